@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each installs
+# what is missing (scripts/install-deps), builds with CMake + Ninja (+ ccache),
+# and runs.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-asan fuzz bench bench-smoke soak clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja: | deps
+	@cmake -S . -B $(BUILD) -G Ninja -DWEFT_WERROR=$(if $(CI),ON,OFF) $(CMAKE_FLAGS) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@/usr/bin/python3 scripts/demo.py --weft $(BUILD)/bin/weft
+
+# Unit tests, dependency check, integration tests, incident replays, and a
+# short run of every fuzz target.
+test: build fuzz-build
+	@cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
+	@scripts/run-fuzz $(FUZZ_BUILD) 20
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DWEFT_SANITIZE=ON -DWEFT_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2 --timeout 900
+
+fuzz-build: deps
+	@CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DWEFT_FUZZ=ON -DWEFT_TESTS=OFF -DWEFT_BENCH=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz
+
+# Longer fuzzing on demand: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 300
+fuzz: fuzz-build
+	@scripts/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	@$(BUILD)/bench/weft_micro_bench
+	@/usr/bin/python3 bench/e2e/run.py --weft $(BUILD)/bin/weft
+
+bench-smoke: build
+	@/usr/bin/python3 bench/e2e/run.py --weft $(BUILD)/bin/weft --smoke
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

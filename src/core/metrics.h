@@ -1,0 +1,92 @@
+#pragma once
+// Prometheus-style metrics with per-worker cells.
+//
+// Every register*() call creates a new cell; cells with the same name and label
+// set are summed when scraped. A worker registers its own cells at start-up (or
+// when it first meets a cluster) and keeps the reference: updates are a relaxed
+// load + store by the single owning thread (no lock prefix, no contention), and
+// the admin thread reads them with relaxed loads. Registration and rendering
+// take a mutex; neither happens per request. Cells live as long as the process.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft {
+
+class Counter {
+ public:
+  void inc(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+class Gauge {
+ public:
+  void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void set(int64_t n) { v_.store(n, std::memory_order_relaxed); }
+  int64_t value() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> v_{0};
+};
+
+// Latency histogram with fixed buckets (seconds), values recorded in microseconds.
+class Histogram {
+ public:
+  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+  void observeMicros(uint64_t us);
+  uint64_t bucket(size_t i) const { return buckets_[i].value(); }  // i == kBounds.size() is +Inf
+  uint64_t count() const { return count_.value(); }
+  uint64_t sumMicros() const { return sum_.value(); }
+
+ private:
+  std::array<Counter, kBounds.size() + 1> buckets_;
+  Counter count_;
+  Counter sum_;
+};
+
+class MetricsRegistry {
+ public:
+  static MetricsRegistry& global();
+
+  // `labels` is the rendered label set without braces, e.g. `cluster="a",code="b"`
+  // (use labelPair to build it); empty for none.
+  Counter& counter(std::string_view name, std::string_view help, std::string labels = {});
+  Gauge& gauge(std::string_view name, std::string_view help, std::string labels = {});
+  Histogram& histogram(std::string_view name, std::string_view help, std::string labels = {});
+
+  // Prometheus text exposition format 0.0.4.
+  std::string render() const;
+  // Sum of all cells of a counter/gauge with this name and exact label set (tests, CLI).
+  int64_t valueOf(std::string_view name, std::string_view labels = {}) const;
+
+ private:
+  enum class Kind { kCounter, kGauge, kHistogram };
+  struct Cell {
+    std::string name, help, labels;
+    Kind kind;
+    std::unique_ptr<Counter> counter;
+    std::unique_ptr<Gauge> gauge;
+    std::unique_ptr<Histogram> histogram;
+  };
+  Cell& add(std::string_view name, std::string_view help, std::string labels, Kind kind);
+
+  mutable std::mutex mu_;
+  std::deque<Cell> cells_;
+};
+
+// `name="escaped value"`
+std::string labelPair(std::string_view name, std::string_view value);
+// Joins label pairs with commas, skipping empty ones.
+std::string labels(std::initializer_list<std::string> pairs);
+
+}  // namespace weft

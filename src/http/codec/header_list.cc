@@ -1,0 +1,79 @@
+#include "http/codec/header_list.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace weft::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+std::string_view HeaderList::get(std::string_view name) const {
+  for (const auto& f : fields_)
+    if (iequals(f.name, name)) return f.value;
+  return {};
+}
+
+bool HeaderList::has(std::string_view name) const {
+  return std::any_of(fields_.begin(), fields_.end(), [&](const HeaderField& f) { return iequals(f.name, name); });
+}
+
+size_t HeaderList::count(std::string_view name) const {
+  return std::count_if(fields_.begin(), fields_.end(), [&](const HeaderField& f) { return iequals(f.name, name); });
+}
+
+size_t HeaderList::remove(std::string_view name) {
+  auto n = fields_.size();
+  std::erase_if(fields_, [&](const HeaderField& f) { return iequals(f.name, name); });
+  return n - fields_.size();
+}
+
+void HeaderList::set(std::string_view name, std::string_view value) {
+  remove(name);
+  add(name, value);
+}
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+void HeaderList::removeHopByHop() {
+  // Collect the names listed in Connection first: they are hop-by-hop too.
+  std::vector<std::string> named;
+  for (const auto& f : fields_) {
+    if (!iequals(f.name, "connection")) continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto token = trim(v.substr(0, comma));
+      if (!token.empty()) named.emplace_back(token);
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  std::erase_if(fields_, [&](const HeaderField& f) {
+    if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") || iequals(f.name, "proxy-connection") ||
+        iequals(f.name, "transfer-encoding") || iequals(f.name, "upgrade"))
+      return true;
+    if (iequals(f.name, "te")) return !iequals(trim(f.value), "trailers");
+    for (const auto& n : named)
+      if (iequals(f.name, n)) return true;
+    return false;
+  });
+}
+
+size_t HeaderList::byteSize() const {
+  size_t n = 0;
+  for (const auto& f : fields_) n += f.name.size() + f.value.size();
+  return n;
+}
+
+}  // namespace weft::http

@@ -1,0 +1,51 @@
+#pragma once
+// An ordered list of header fields that keeps repeats and order exactly as
+// received (DESIGN.md §6 "Headers"). Names keep the case they arrived with;
+// comparisons are case-insensitive. The HTTP/2 side lowercases on output.
+// Not thread-safe; owned by one request on one worker.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft::http {
+
+struct HeaderField {
+  std::string name;
+  std::string value;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+class HeaderList {
+ public:
+  using const_iterator = std::vector<HeaderField>::const_iterator;
+
+  void add(std::string_view name, std::string_view value) { fields_.push_back({std::string(name), std::string(value)}); }
+  // First value of `name` or empty.
+  std::string_view get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  size_t count(std::string_view name) const;
+  // Removes every field named `name`; returns how many.
+  size_t remove(std::string_view name);
+  // Replaces every field named `name` by one field (appended if absent).
+  void set(std::string_view name, std::string_view value);
+  // Removes the hop-by-hop fields of RFC 9110 §7.6.1: Connection and the
+  // fields it names, Keep-Alive, Proxy-Connection, TE (except "trailers"),
+  // Transfer-Encoding, Upgrade.
+  void removeHopByHop();
+
+  size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
+  void clear() { fields_.clear(); }
+  void reserve(size_t n) { fields_.reserve(n); }
+  const_iterator begin() const { return fields_.begin(); }
+  const_iterator end() const { return fields_.end(); }
+  const HeaderField& operator[](size_t i) const { return fields_[i]; }
+  // Sum of name and value lengths (for header-list size limits).
+  size_t byteSize() const;
+
+ private:
+  std::vector<HeaderField> fields_;
+};
+
+}  // namespace weft::http

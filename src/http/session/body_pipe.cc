@@ -1,0 +1,91 @@
+#include "http/session/body_pipe.h"
+
+namespace weft::http {
+
+BodyPipe::BodyPipe(boost::asio::any_io_executor ex, size_t highWater)
+    : highWater_(highWater), readable_(ex), writable_(ex) {}
+
+void BodyPipe::push(std::string_view data) {
+  if (ended_ || abandoned_ || data.empty()) return;
+  buf_.append(data);
+  pushed_ += data.size();
+  readable_.notify();
+}
+
+void BodyPipe::finish(HeaderList trailers) {
+  if (ended_) return;
+  ended_ = true;
+  trailers_ = std::move(trailers);
+  readable_.notify();
+  writable_.notify();
+}
+
+void BodyPipe::fail(ProxyError why) {
+  if (ended_) return;
+  ended_ = true;
+  error_ = why;
+  readable_.notify();
+  writable_.notify();
+}
+
+boost::asio::awaitable<bool> BodyPipe::waitWritable() {
+  while (!abandoned_ && !ended_ && buffered() >= highWater_) co_await writable_.wait();
+  co_return !abandoned_ && !ended_;
+}
+
+boost::asio::awaitable<void> BodyPipe::waitReadable() {
+  while (buffered() == 0 && !ended_ && !abandoned_) co_await readable_.wait();
+}
+
+void BodyPipe::consume(size_t n) {
+  n = std::min(n, buffered());
+  head_ += n;
+  consumed_ += n;
+  if (retainLimit_ && head_ > retainLimit_) retainOverflow_ = true;
+  compact();
+  writable_.notify();
+  if (onConsumed && n) onConsumed(n);
+}
+
+void BodyPipe::abandon() {
+  abandoned_ = true;
+  buf_.clear();
+  head_ = 0;
+  readable_.notify();
+  writable_.notify();
+}
+
+void BodyPipe::retainForReplay(size_t limit) {
+  compact();
+  retainLimit_ = limit;
+  retainOverflow_ = false;
+  // Bytes already consumed before retaining started are gone.
+  if (consumed_ > 0) retainOverflow_ = true;
+}
+
+bool BodyPipe::rewind() {
+  if (retainOverflow_ || !retainLimit_) return consumed_ == 0;
+  consumed_ -= head_;
+  head_ = 0;
+  readable_.notify();
+  return true;
+}
+
+void BodyPipe::stopRetaining() {
+  retainLimit_ = 0;
+  compact();
+}
+
+void BodyPipe::compact() {
+  // While retaining, consumed bytes stay in front of head_ for rewind().
+  if (retainLimit_ && !retainOverflow_) return;
+  if (head_ == buf_.size()) {
+    buf_.clear();
+    head_ = 0;
+  } else if (head_ > 16 * 1024 && head_ * 2 > buf_.size()) {
+    buf_.erase(0, head_);
+    head_ = 0;
+  }
+}
+
+}  // namespace weft::http

@@ -1,0 +1,89 @@
+#pragma once
+// A bounded byte pipe for one message body between the session that receives
+// it and the session that sends it on. One producer, one consumer, one worker
+// thread; no locks.
+//
+// Back-pressure: a socket-driven producer awaits waitWritable() before reading
+// more from its peer; an HTTP/2 producer instead relies on flow control and is
+// told about consumption through onConsumed (to send WINDOW_UPDATE), so a slow
+// reader holds back only its own stream.
+//
+// End of body: finish() (optionally with trailers) or fail(ProxyError).
+// abandon() is the consumer saying it will read no more (its peer is gone).
+//
+// Replay: with retainForReplay(limit), consumed bytes are kept (up to limit) so
+// that rewind() can send them again on a retry.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "core/proxy_error.h"
+#include "http/codec/header_list.h"
+#include "http/session/notifier.h"
+
+namespace weft::http {
+
+class BodyPipe {
+ public:
+  BodyPipe(boost::asio::any_io_executor ex, size_t highWater = 64 * 1024);
+  BodyPipe(const BodyPipe&) = delete;
+  BodyPipe& operator=(const BodyPipe&) = delete;
+
+  // --- producer ---
+  void push(std::string_view data);
+  void finish(HeaderList trailers = {});
+  void fail(ProxyError why);
+  // Until buffered() < highWater, or the consumer abandoned the pipe, or the
+  // pipe ended. Returns false when nobody will read what is written.
+  boost::asio::awaitable<bool> waitWritable();
+
+  // --- consumer ---
+  // Until there is data or the body ended.
+  boost::asio::awaitable<void> waitReadable();
+  std::string_view data() const { return std::string_view(buf_).substr(head_); }
+  void consume(size_t n);
+  void abandon();
+
+  // --- state ---
+  size_t buffered() const { return buf_.size() - head_; }
+  bool ended() const { return ended_; }
+  bool drained() const { return ended_ && buffered() == 0; }
+  ProxyError error() const { return error_; }
+  bool failed() const { return error_ != ProxyError::kNone; }
+  bool abandoned() const { return abandoned_; }
+  const HeaderList& trailers() const { return trailers_; }
+  HeaderList takeTrailers() { return std::move(trailers_); }
+  uint64_t totalPushed() const { return pushed_; }
+  uint64_t totalConsumed() const { return consumed_; }
+  size_t highWater() const { return highWater_; }
+
+  // --- replay ---
+  void retainForReplay(size_t limit);
+  // Makes every consumed byte readable again. False if more than the limit
+  // was consumed (the body cannot be replayed).
+  bool rewind();
+  void stopRetaining();
+
+  // Called with the number of bytes the consumer just consumed.
+  std::function<void(size_t)> onConsumed;
+
+ private:
+  void compact();
+
+  std::string buf_;
+  size_t head_ = 0;        // first unconsumed byte
+  size_t highWater_;
+  size_t retainLimit_ = 0; // 0: not retaining
+  bool retainOverflow_ = false;
+  bool ended_ = false;
+  bool abandoned_ = false;
+  ProxyError error_ = ProxyError::kNone;
+  HeaderList trailers_;
+  uint64_t pushed_ = 0;
+  uint64_t consumed_ = 0;
+  Notifier readable_;
+  Notifier writable_;
+};
+
+}  // namespace weft::http

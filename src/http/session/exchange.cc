@@ -1,0 +1,42 @@
+#include "http/session/exchange.h"
+
+namespace weft::http {
+
+Exchange::Exchange(boost::asio::any_io_executor ex) : requestBody(ex), responseBody(ex), responseReady_(ex) {}
+
+void Exchange::responseStarted() {
+  if (state_ != State::kWaiting) return;
+  state_ = State::kResponse;
+  responseReady_.notify();
+}
+
+void Exchange::failBeforeResponse(ProxyError why) {
+  if (state_ != State::kWaiting) return;
+  state_ = State::kFailed;
+  error_ = why;
+  responseBody.fail(why);
+  responseReady_.notify();
+}
+
+boost::asio::awaitable<void> Exchange::waitResponse() {
+  while (state_ == State::kWaiting && !cancelled_) co_await responseReady_.wait();
+}
+
+void Exchange::cancel(ProxyError why) {
+  if (cancelled_) return;
+  cancelled_ = true;
+  if (state_ == State::kWaiting) {
+    state_ = State::kFailed;
+    error_ = why;
+  }
+  requestBody.fail(why);
+  responseBody.fail(why);
+  responseReady_.notify();
+  if (onCancel) {
+    auto hook = std::move(onCancel);
+    onCancel = nullptr;
+    hook();
+  }
+}
+
+}  // namespace weft::http

@@ -1,0 +1,82 @@
+#pragma once
+// One proxied request/response, shared by the server session that received the
+// request (downstream) and the code that forwards it (upstream). Lives on one
+// worker thread; held by std::shared_ptr because both sides may outlive the
+// other (a client reset, an upstream that keeps sending).
+//
+// Protocol of use:
+//   downstream: fills `request`, pushes the request body into `requestBody`,
+//               waits waitResponse(), then sends `response` and drains
+//               `responseBody` (its trailers or failure included).
+//   upstream:   reads `request` / `requestBody`, and exactly once either
+//               fills `response` and calls responseStarted(), or calls
+//               failBeforeResponse(error) so downstream synthesizes the error
+//               response. After responseStarted() it pushes the body into
+//               `responseBody` and ends it with finish() or fail().
+//   either:     cancel(error) when its peer is gone or a deadline passed; the
+//               other side sees both pipes ended and onCancel runs.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "core/proxy_error.h"
+#include "http/codec/message.h"
+#include "http/session/body_pipe.h"
+
+namespace weft::http {
+
+class Exchange {
+ public:
+  explicit Exchange(boost::asio::any_io_executor ex);
+
+  RequestHead request;
+  BodyPipe requestBody;
+  ResponseHead response;
+  BodyPipe responseBody;
+
+  // --- upstream side ---
+  void responseStarted();
+  void failBeforeResponse(ProxyError why);
+
+  // --- downstream side ---
+  // Until responseStarted() or failBeforeResponse() or cancel().
+  boost::asio::awaitable<void> waitResponse();
+  bool hasResponse() const { return state_ == State::kResponse; }
+  // Error to synthesize when the exchange failed before a response head.
+  ProxyError error() const { return error_; }
+
+  // --- both ---
+  void cancel(ProxyError why);
+  bool cancelled() const { return cancelled_; }
+  // Set by the upstream connection to abort its I/O for this exchange.
+  std::function<void()> onCancel;
+
+  // --- telemetry, filled as the exchange progresses ---
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::string endpoint;   // upstream address chosen
+  std::string cluster;    // logical service
+  int retries = 0;
+  // HTTP/1 Upgrade: after a 101 both pipes carry raw tunnel bytes.
+  bool tunnel = false;
+
+ private:
+  enum class State { kWaiting, kResponse, kFailed };
+  State state_ = State::kWaiting;
+  ProxyError error_ = ProxyError::kNone;
+  bool cancelled_ = false;
+  Notifier responseReady_;
+};
+
+// Implemented by the proxy (and by fakes in tests): forwards one exchange.
+// Runs as its own coroutine on the exchange's worker; must end the exchange
+// as described above on every path.
+class ExchangeHandler {
+ public:
+  virtual ~ExchangeHandler() = default;
+  virtual boost::asio::awaitable<void> handle(std::shared_ptr<Exchange> exchange) = 0;
+};
+
+}  // namespace weft::http

@@ -1,0 +1,62 @@
+#pragma once
+// Connections to one upstream endpoint, owned by one worker (DESIGN.md §3).
+// Two implementations: Http1Pool (keep-alive pool) and Http2Pool (one
+// multiplexed connection, replaced on GOAWAY or stream exhaustion).
+//
+// send() forwards one exchange and completes when the exchange is over (the
+// response body fully relayed, or failed). It never synthesizes a response
+// itself; instead its result tells the caller (the proxy's forwarder) what
+// happened so that retry and error mapping are decided in one place:
+//   kOk            — a response was started (exchange.responseStarted() was
+//                    called); the body ended by finish() or fail().
+//   kNotProcessed  — the upstream certainly did not process the request
+//                    (reused HTTP/1 connection closed before any response byte,
+//                    HTTP/2 GOAWAY above last-stream-id, REFUSED_STREAM).
+//                    Nothing was sent downstream; safe to retry once on a fresh
+//                    connection (fresh=true) after requestBody.rewind().
+//   kFailed        — failed before any response head; `error` says why
+//                    (connect-failed, connect-timeout, upstream-reset, ...).
+//                    Nothing was sent downstream.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/proxy_error.h"
+#include "http/session/exchange.h"
+
+namespace weft::upstream {
+
+struct PoolOptions {
+  std::string cluster;  // metric label
+  std::chrono::milliseconds connectTimeout{1000};
+  std::chrono::milliseconds idleTimeout{3000};
+  std::optional<uint32_t> maxRequestsPerConnection;
+  uint32_t maxConcurrentStreams = 1000;
+  size_t bodyBufferBytes = 64 * 1024;
+};
+
+enum class SendOutcome { kOk, kNotProcessed, kFailed };
+
+struct SendResult {
+  SendOutcome outcome = SendOutcome::kOk;
+  ProxyError error = ProxyError::kNone;
+  int connectErrno = 0;  // set when error is connect-failed/connect-timeout
+};
+
+class EndpointPool {
+ public:
+  virtual ~EndpointPool() = default;
+  // May suspend. `fresh`: do not reuse an existing connection.
+  virtual boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) = 0;
+  // Stop accepting sends; close idle connections; in-flight ones finish.
+  virtual void drain() = 0;
+  virtual size_t openConnections() const = 0;
+  virtual const boost::asio::ip::tcp::endpoint& endpoint() const = 0;
+};
+
+}  // namespace weft::upstream
