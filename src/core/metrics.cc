@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -120,6 +121,26 @@ int64_t MetricsRegistry::valueOf(std::string_view name, std::string_view labels)
     if (c.histogram) v += static_cast<int64_t>(c.histogram->count());
   }
   return v;
+}
+
+Counter& threadCounter(std::string_view name, std::string_view help, const std::string& labels) {
+  thread_local std::unordered_map<std::string, Counter*> cache;
+  std::string key = std::string(name) + '{' + labels;
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  Counter& c = MetricsRegistry::global().counter(name, help, labels);
+  cache.emplace(std::move(key), &c);
+  return c;
+}
+
+Gauge& threadGauge(std::string_view name, std::string_view help, const std::string& labels) {
+  thread_local std::unordered_map<std::string, Gauge*> cache;
+  std::string key = std::string(name) + '{' + labels;
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  Gauge& g = MetricsRegistry::global().gauge(name, help, labels);
+  cache.emplace(std::move(key), &g);
+  return g;
 }
 
 std::string labelPair(std::string_view name, std::string_view value) {

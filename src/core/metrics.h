@@ -84,6 +84,13 @@ class MetricsRegistry {
   std::deque<Cell> cells_;
 };
 
+// A cell for the calling thread, created on first use and cached in a
+// thread_local map keyed by name and labels. For paths that are not per
+// request (errors, connects, rejections); the per-request path keeps direct
+// references instead.
+Counter& threadCounter(std::string_view name, std::string_view help, const std::string& labels);
+Gauge& threadGauge(std::string_view name, std::string_view help, const std::string& labels);
+
 // `name="escaped value"`
 std::string labelPair(std::string_view name, std::string_view value);
 // Joins label pairs with commas, skipping empty ones.
