@@ -1,0 +1,189 @@
+#include "proxy/forwarder.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "core/logging.h"
+#include "http/codec/grpc.h"
+#include "model/endpoint.h"
+
+namespace weft::proxy {
+namespace {
+
+using upstream::SendOutcome;
+
+constexpr size_t kReplayBufferBytes = 64 * 1024;
+// A request whose connect failed was never seen by any server, so trying
+// another endpoint cannot multiply load; bounded all the same.
+constexpr int kMaxConnectAttempts = 3;
+constexpr std::string_view kInboundCluster = "inbound";
+
+upstream::PoolOptions poolOptions(const ClusterConfig& c) {
+  upstream::PoolOptions o;
+  o.cluster = c.name;
+  o.connectTimeout = c.connectTimeout;
+  o.idleTimeout = c.idleTimeout;
+  o.maxRequestsPerConnection = c.maxRequestsPerConnection;
+  o.maxConcurrentStreams = c.maxConcurrentStreams;
+  return o;
+}
+
+upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r) {
+  if (r.upgrade) return upstream::PoolProtocol::kHttp1;
+  switch (c.protocol) {
+    case UpstreamProtocol::kHttp1: return upstream::PoolProtocol::kHttp1;
+    case UpstreamProtocol::kHttp2: return upstream::PoolProtocol::kHttp2;
+    case UpstreamProtocol::kSameAsClient: break;
+  }
+  if (r.version == http::Version::kHttp2 || r.isGrpc()) return upstream::PoolProtocol::kHttp2;
+  return upstream::PoolProtocol::kHttp1;
+}
+
+bool isConnectError(ProxyError e) { return e == ProxyError::kConnectFailed || e == ProxyError::kConnectTimeout; }
+
+}  // namespace
+
+Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction)
+    : ex_(std::move(ex)), direction_(direction) {
+  applyConfig(config);
+}
+
+Forwarder::~Forwarder() = default;
+
+Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
+  auto& e = clusters_[c.name];
+  e.config = c;
+  if (!e.cluster) {
+    e.cluster = std::make_unique<upstream::Cluster>(ex_, c.name, poolOptions(c));
+    auto& reg = MetricsRegistry::global();
+    auto base = labels({labelPair("direction", directionName()), labelPair("cluster", c.name)});
+    e.requests = &reg.counter("weft_requests_total", "Requests received, by cluster", base);
+    e.latency = &reg.histogram("weft_request_duration_seconds",
+                               "Time from request head to the end of the response, by cluster", base);
+    static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < e.byStatusClass.size(); ++i)
+      e.byStatusClass[i] = &reg.counter("weft_responses_total", "Responses sent, by cluster and status class",
+                                        labels({base, labelPair("status_class", kClasses[i])}));
+  }
+  e.cluster->setEndpoints(c.endpoints);
+  return e;
+}
+
+void Forwarder::applyConfig(const ProxyConfig& config) {
+  if (direction_ == Direction::kInbound) {
+    ClusterConfig app;
+    app.name = std::string(kInboundCluster);
+    if (config.app) app.endpoints.push_back({*config.app, 1});
+    app.connectTimeout = config.inboundConnectTimeout;
+    addCluster(app);
+    return;
+  }
+  for (const auto& c : config.clusters) addCluster(c);
+  // Clusters gone from the config keep no endpoints: their pools drain and
+  // requests for them now fail as unknown services.
+  for (auto it = clusters_.begin(); it != clusters_.end();) {
+    if (!config.findCluster(it->first)) {
+      it->second.cluster->setEndpoints({});
+      it = clusters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Forwarder::ClusterEntry* Forwarder::route(const http::RequestHead& request) {
+  if (direction_ == Direction::kInbound) return &clusters_.begin()->second;
+  auto it = clusters_.find(model::normalizeAuthority(request.authority));
+  return it == clusters_.end() ? nullptr : &it->second;
+}
+
+boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
+  ClusterEntry* entry = route(exchange->request);
+  if (!entry) {
+    exchange->failBeforeResponse(ProxyError::kUnknownService);
+    threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
+                  labelPair("direction", directionName()))
+        .inc();
+    co_return;
+  }
+  exchange->cluster = entry->cluster->name();
+  entry->requests->inc();
+
+  // Deadline: the cluster's request timeout or grpc-timeout, whichever is
+  // sooner. On expiry the exchange is cancelled: before a response head the
+  // client gets 504 / DEADLINE_EXCEEDED; after it the stream ends with that error.
+  std::chrono::microseconds timeout = entry->config.requestTimeout;
+  if (auto g = http::parseGrpcTimeout(exchange->request.headers.get("grpc-timeout")))
+    if (timeout.count() == 0 || *g < timeout) timeout = *g;
+  boost::asio::steady_timer deadline(ex_);
+  if (timeout.count() > 0) {
+    deadline.expires_after(timeout);
+    deadline.async_wait([weak = std::weak_ptr<http::Exchange>(exchange)](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto ex = weak.lock()) ex->cancel(ProxyError::kTimeout);
+    });
+  }
+
+  co_await forward(*entry, exchange);
+  deadline.cancel();
+  record(*entry, *exchange);
+}
+
+boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange) {
+  auto protocol = protocolFor(entry.config, exchange->request);
+  exchange->requestBody.retainForReplay(kReplayBufferBytes);
+  bool retriedNotProcessed = false;
+  int connectAttempts = 0;
+  bool fresh = false;
+  upstream::EndpointPool* pool = nullptr;
+  const upstream::EndpointPool* avoid = nullptr;
+
+  while (!exchange->cancelled()) {
+    if (!pool) pool = entry.cluster->pick(protocol, avoid);
+    if (!pool) {
+      exchange->failBeforeResponse(ProxyError::kNoEndpoints);
+      co_return;
+    }
+    exchange->endpoint = fmt::format("{}:{}", pool->endpoint().address().to_string(), pool->endpoint().port());
+    auto result = co_await pool->send(exchange, fresh);
+    if (result.outcome == SendOutcome::kOk) break;
+
+    const char* reason = nullptr;
+    if (result.outcome == SendOutcome::kNotProcessed && !retriedNotProcessed) {
+      // The upstream never saw it (DESIGN.md §6): once, on a fresh connection
+      // to the same endpoint, outside any retry budget.
+      retriedNotProcessed = true;
+      fresh = true;
+      reason = "not-processed";
+    } else if (result.outcome == SendOutcome::kFailed && isConnectError(result.error) &&
+               ++connectAttempts < kMaxConnectAttempts && entry.cluster->size() > 1) {
+      avoid = pool;
+      pool = nullptr;
+      fresh = false;
+      reason = "connect-failed";
+    }
+    if (!reason || !exchange->requestBody.rewind()) {
+      ProxyError error = result.outcome == SendOutcome::kNotProcessed ? ProxyError::kUpstreamReset : result.error;
+      exchange->failBeforeResponse(error == ProxyError::kNone ? ProxyError::kUpstreamReset : error);
+      break;
+    }
+    exchange->retries++;
+    threadCounter("weft_retries_total", "Requests sent again, by reason",
+                  labels({labelPair("direction", directionName()), labelPair("cluster", entry.config.name),
+                          labelPair("reason", reason)}))
+        .inc();
+  }
+  exchange->requestBody.stopRetaining();
+}
+
+void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
+  int status = exchange.hasResponse() ? exchange.response.status
+                                      : (exchange.error() != ProxyError::kNone ? proxyErrorHttpStatus(exchange.error()) : 0);
+  size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
+  entry.byStatusClass[cls]->inc();
+  auto elapsed = std::chrono::steady_clock::now() - exchange.start;
+  entry.latency->observeMicros(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+}
+
+}  // namespace weft::proxy

@@ -1,0 +1,53 @@
+#pragma once
+// The proxy's ExchangeHandler: routes one exchange to a cluster (by authority
+// outbound, to the app inbound), picks an endpoint, sends it through that
+// endpoint's pool, and decides retries, deadlines and error mapping in one
+// place (docs/errors.md). One Forwarder per worker per direction; worker
+// thread only; handle() suspends.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/metrics.h"
+#include "http/session/exchange.h"
+#include "proxy/config.h"
+#include "upstream/cluster.h"
+
+namespace weft::proxy {
+
+enum class Direction { kOutbound, kInbound };
+
+class Forwarder final : public http::ExchangeHandler {
+ public:
+  // Outbound: one cluster per configured cluster, matched by authority.
+  // Inbound: every request goes to the app address.
+  Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction);
+  ~Forwarder() override;
+
+  boost::asio::awaitable<void> handle(std::shared_ptr<http::Exchange> exchange) override;
+
+  // Applies a new config's clusters (endpoints and settings). Worker thread.
+  void applyConfig(const ProxyConfig& config);
+
+  std::string_view directionName() const { return direction_ == Direction::kOutbound ? "outbound" : "inbound"; }
+
+ private:
+  struct ClusterEntry {
+    std::unique_ptr<upstream::Cluster> cluster;
+    ClusterConfig config;
+    Counter* requests = nullptr;
+    Histogram* latency = nullptr;
+    std::array<Counter*, 6> byStatusClass{};  // index status/100; 0 = no status
+  };
+
+  ClusterEntry* route(const http::RequestHead& request);
+  ClusterEntry& addCluster(const ClusterConfig& c);
+  boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange);
+  void record(ClusterEntry& entry, const http::Exchange& exchange);
+
+  boost::asio::any_io_executor ex_;
+  Direction direction_;
+  std::map<std::string, ClusterEntry, std::less<>> clusters_;
+};
+
+}  // namespace weft::proxy

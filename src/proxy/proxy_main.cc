@@ -1,0 +1,104 @@
+#include "proxy/proxy_main.h"
+
+#include <atomic>
+#include <csignal>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "admin/admin_server.h"
+#include "core/logging.h"
+#include "net/address.h"
+#include "net/worker_pool.h"
+#include "proxy/worker_proxy.h"
+
+namespace weft::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+// Binds `address` on every worker (the first bind resolves port 0).
+tcp::endpoint listenOnAll(std::vector<std::unique_ptr<WorkerProxy>>& workers, Direction d, const std::string& address) {
+  auto ep = *net::parseEndpoint(address);
+  for (auto& w : workers) ep = w->listen(d, ep);
+  return ep;
+}
+
+}  // namespace
+
+int runProxy(ProxyConfig config) {
+  ::signal(SIGPIPE, SIG_IGN);
+  asio::io_context mainCtx(1);
+  net::WorkerPool pool(config.workers);
+  std::vector<std::unique_ptr<WorkerProxy>> workers;
+  for (size_t i = 0; i < pool.size(); ++i) workers.push_back(std::make_unique<WorkerProxy>(pool.at(i), config));
+
+  std::atomic<bool> ready{false};
+  bool shuttingDown = false;
+  asio::steady_timer drainPoll(mainCtx);
+  std::unique_ptr<admin::AdminServer> adminServer;
+
+  // Graceful shutdown: stop accepting, let sessions drain (GOAWAY /
+  // Connection: close) for up to drain_timeout, then stop the workers.
+  auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
+  std::function<void()> pollDrain = [&] {
+    size_t active = 0;
+    for (auto& w : workers) active += w->activeConnections();
+    if (active == 0 || std::chrono::steady_clock::now() >= *deadline) {
+      if (active) WEFT_LOG_WARN("drain timeout: closing {} connection(s) still open", active);
+      if (adminServer) adminServer->stop();
+      mainCtx.stop();
+      return;
+    }
+    drainPoll.expires_after(std::chrono::milliseconds(50));
+    drainPoll.async_wait([&](boost::system::error_code ec) {
+      if (!ec) pollDrain();
+    });
+  };
+  auto shutdown = [&] {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    ready = false;
+    WEFT_LOG_INFO("shutting down: draining for up to {} ms", config.drainTimeout.count());
+    for (auto& w : workers) w->beginDrain();
+    *deadline = std::chrono::steady_clock::now() + config.drainTimeout;
+    pollDrain();
+  };
+
+  try {
+    std::string summary;
+    if (config.outbound)
+      summary += " outbound=" + net::formatEndpoint(listenOnAll(workers, Direction::kOutbound, *config.outbound));
+    if (config.inbound)
+      summary += " inbound=" + net::formatEndpoint(listenOnAll(workers, Direction::kInbound, *config.inbound));
+    admin::AdminHooks hooks;
+    hooks.ready = [&] { return ready.load(); };
+    hooks.shutdown = [&] { asio::post(mainCtx, shutdown); };
+    adminServer = std::make_unique<admin::AdminServer>(mainCtx, *net::parseEndpoint(config.admin), hooks);
+    summary += " admin=" + net::formatEndpoint(adminServer->localEndpoint());
+    WEFT_LOG_INFO("weft proxy listening:{} workers={}", summary, config.workers);
+  } catch (const boost::system::system_error& e) {
+    WEFT_LOG_ERROR("cannot listen: {}", e.what());
+    return 1;
+  }
+
+  asio::signal_set signals(mainCtx, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    WEFT_LOG_INFO("received signal {}", sig);
+    shutdown();
+  });
+
+  pool.start();
+  for (auto& w : workers) w->start();
+  adminServer->start();
+  ready = true;
+  mainCtx.run();
+  pool.abort();
+  WEFT_LOG_INFO("weft proxy stopped");
+  return 0;
+}
+
+}  // namespace weft::proxy
