@@ -1,0 +1,124 @@
+#include "http/session/body_pipe.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "http/session/exchange.h"
+
+namespace weft::http {
+namespace {
+
+namespace asio = boost::asio;
+
+TEST(BodyPipe, ProducerWaitsAtHighWaterUntilConsumerDrains) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor(), 10);
+  std::vector<std::string> events;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(co_await pipe.waitWritable());
+      pipe.push("0123456789");  // fills to high water each time
+      events.push_back("pushed");
+    }
+    pipe.finish();
+  }, asio::detached);
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    std::string got;
+    for (;;) {
+      co_await pipe.waitReadable();
+      if (pipe.drained()) break;
+      EXPECT_LE(pipe.buffered(), 10u);  // never more than high water buffered
+      got += pipe.data();
+      events.push_back("consumed");
+      pipe.consume(pipe.buffered());
+    }
+    EXPECT_EQ(got.size(), 30u);
+  }, asio::detached);
+  ctx.run();
+  EXPECT_EQ(events, (std::vector<std::string>{"pushed", "consumed", "pushed", "consumed", "pushed", "consumed"}));
+}
+
+TEST(BodyPipe, FailWakesBothSidesAndCarriesTheError) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor(), 4);
+  pipe.push("abcd");
+  bool writerWoke = false, readerSawFailure = false;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    writerWoke = !(co_await pipe.waitWritable());
+  }, asio::detached);
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    pipe.consume(4);
+    co_await pipe.waitReadable();
+    readerSawFailure = pipe.failed() && pipe.error() == ProxyError::kUpstreamReset;
+  }, asio::detached);
+  asio::post(ctx, [&] { pipe.fail(ProxyError::kUpstreamReset); });
+  ctx.run();
+  EXPECT_TRUE(writerWoke);
+  EXPECT_TRUE(readerSawFailure);
+}
+
+TEST(BodyPipe, RewindReplaysRetainedBytesWithinTheLimit) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  pipe.retainForReplay(8);
+  pipe.push("hello");
+  pipe.consume(5);
+  EXPECT_EQ(pipe.buffered(), 0u);
+  ASSERT_TRUE(pipe.rewind());
+  EXPECT_EQ(pipe.data(), "hello");
+  pipe.push("world");
+  pipe.consume(10);  // 10 > limit 8: no longer replayable
+  EXPECT_FALSE(pipe.rewind());
+}
+
+TEST(BodyPipe, RewindWithoutRetainingOnlyWorksBeforeAnythingWasConsumed) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  EXPECT_TRUE(pipe.rewind());
+  pipe.push("x");
+  pipe.consume(1);
+  EXPECT_FALSE(pipe.rewind());
+}
+
+TEST(BodyPipe, OnConsumedReportsEachConsumption) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  size_t total = 0;
+  pipe.onConsumed = [&](size_t n) { total += n; };
+  pipe.push("abcdef");
+  pipe.consume(2);
+  pipe.consume(100);  // clamped to what is buffered
+  EXPECT_EQ(total, 6u);
+}
+
+TEST(Exchange, CancelBeforeResponseBecomesTheErrorAndRunsTheHook) {
+  asio::io_context ctx;
+  Exchange ex(ctx.get_executor());
+  bool hookRan = false, waiterWoke = false;
+  ex.onCancel = [&] { hookRan = true; };
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    co_await ex.waitResponse();
+    waiterWoke = true;
+  }, asio::detached);
+  asio::post(ctx, [&] { ex.cancel(ProxyError::kTimeout); });
+  ctx.run();
+  EXPECT_TRUE(hookRan);
+  EXPECT_TRUE(waiterWoke);
+  EXPECT_FALSE(ex.hasResponse());
+  EXPECT_EQ(ex.error(), ProxyError::kTimeout);
+  EXPECT_TRUE(ex.requestBody.failed());
+}
+
+TEST(Exchange, FirstOutcomeWins) {
+  asio::io_context ctx;
+  Exchange ex(ctx.get_executor());
+  ex.responseStarted();
+  ex.failBeforeResponse(ProxyError::kUpstreamReset);
+  EXPECT_TRUE(ex.hasResponse());
+  EXPECT_EQ(ex.error(), ProxyError::kNone);
+}
+
+}  // namespace
+}  // namespace weft::http
