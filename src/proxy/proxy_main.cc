@@ -11,6 +11,7 @@
 #include "core/logging.h"
 #include "net/address.h"
 #include "net/worker_pool.h"
+#include "proxy/config_watcher.h"
 #include "proxy/worker_proxy.h"
 
 namespace weft::proxy {
@@ -39,6 +40,7 @@ int runProxy(ProxyConfig config) {
   bool shuttingDown = false;
   asio::steady_timer drainPoll(mainCtx);
   std::unique_ptr<admin::AdminServer> adminServer;
+  std::unique_ptr<ConfigWatcher> watcher;
 
   // Graceful shutdown: stop accepting, let sessions drain (GOAWAY /
   // Connection: close) for up to drain_timeout, then stop the workers.
@@ -49,6 +51,7 @@ int runProxy(ProxyConfig config) {
     if (active == 0 || std::chrono::steady_clock::now() >= *deadline) {
       if (active) WEFT_LOG_WARN("drain timeout: closing {} connection(s) still open", active);
       if (adminServer) adminServer->stop();
+      if (watcher) watcher->stop();
       mainCtx.stop();
       return;
     }
@@ -90,6 +93,16 @@ int runProxy(ProxyConfig config) {
     WEFT_LOG_INFO("received signal {}", sig);
     shutdown();
   });
+
+  // Listener addresses, worker count and admin address need a restart; every
+  // cluster setting applies live through the workers' forwarders.
+  watcher = std::make_unique<ConfigWatcher>(mainCtx, config.sourceFile, [&](std::shared_ptr<const ProxyConfig> next) {
+    if (next->outbound != config.outbound || next->inbound != config.inbound || next->workers != config.workers ||
+        next->admin != config.admin)
+      WEFT_LOG_WARN("config reload: listener, admin or worker changes need a restart; applying cluster changes only");
+    for (auto& w : workers) w->applyConfig(next);
+  });
+  watcher->start();
 
   pool.start();
   for (auto& w : workers) w->start();
