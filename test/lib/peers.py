@@ -6,6 +6,7 @@
                                        whether the body was chunked); logs one line per request.
   peers.py ws-echo          --port P   WebSocket (RFC 6455) echo server: answers the upgrade, echoes frames.
   peers.py tcp-echo         --port P   echoes raw TCP bytes.
+  peers.py sink             --port P   accepts and reads forever, never answers (for timeouts).
   peers.py h2-echo-headers  --port P [--header-table-size N]
                                        h2c (prior knowledge) server answering every stream with its request
                                        headers (non-pseudo, in order, repeats kept) as response headers.
@@ -125,6 +126,12 @@ def tcp_echo(s, peer):
         if not d:
             return
         s.sendall(d)
+
+
+def sink(s, peer):
+    log(f"sink connection from {peer}")
+    while s.recv(65536):
+        pass
 
 
 def read_exact(f, n):
@@ -294,7 +301,7 @@ def grpc_drop(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["h1-echo", "ws-echo", "tcp-echo", "h2-echo-headers", "grpc-drop"])
+    ap.add_argument("kind", choices=["h1-echo", "ws-echo", "tcp-echo", "sink", "h2-echo-headers", "grpc-drop"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--header-table-size", type=int, default=None)
     ap.add_argument("--messages", type=int, default=3)
@@ -307,6 +314,8 @@ def main():
         serve(args.port, ws_echo)
     elif args.kind == "tcp-echo":
         serve(args.port, tcp_echo)
+    elif args.kind == "sink":
+        serve(args.port, sink)
     elif args.kind == "h2-echo-headers":
         h2_echo_headers(args)
     elif args.kind == "grpc-drop":
