@@ -2,6 +2,7 @@
 """The gRPC peer of the tests: implements weft.test.Echo (test/proto/echo.proto).
 
   grpc_echo_server.py --port P --stubs DIR [--max-connection-age-ms N --max-connection-age-grace-ms N]
+                      [--hpack-table-size N]
 
 DIR holds echo_pb2.py / echo_pb2_grpc.py (weft_harness.generate_grpc_stubs).
 Logs one line per RPC. Run with /usr/bin/python3 (grpcio 1.51).
@@ -27,6 +28,8 @@ def main():
     ap.add_argument("--max-connection-age-ms", type=int, default=None)
     ap.add_argument("--max-connection-age-grace-ms", type=int, default=None)
     ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--hpack-table-size", type=int, default=None,
+                    help="HPACK dynamic table size for the server's decoder (advertised) and encoder")
     args = ap.parse_args()
     sys.path.insert(0, args.stubs)
     import grpc
@@ -78,6 +81,9 @@ def main():
         options.append(("grpc.max_connection_age_ms", args.max_connection_age_ms))
     if args.max_connection_age_grace_ms is not None:
         options.append(("grpc.max_connection_age_grace_ms", args.max_connection_age_grace_ms))
+    if args.hpack_table_size is not None:
+        options.append(("grpc.http2.hpack_table_size.decoder", args.hpack_table_size))
+        options.append(("grpc.http2.hpack_table_size.encoder", args.hpack_table_size))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads), options=options)
     echo_pb2_grpc.add_EchoServicer_to_server(Echo(), server)
     if server.add_insecure_port(f"127.0.0.1:{args.port}") == 0:

@@ -139,7 +139,8 @@ class Proc:
         return self.p.poll()
 
     def tail(self, lines=60):
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return f"--- {self.name} (pid {self.pid}) {self.log_path} ---\n{tail_file(self.log_path, lines)}"
 
 
