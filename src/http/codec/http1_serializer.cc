@@ -1,0 +1,167 @@
+#include "http/codec/http1_serializer.h"
+
+#include <boost/beast/http/status.hpp>
+#include <fmt/format.h>
+
+namespace weft::http {
+
+namespace {
+
+bool safeName(std::string_view n) {
+  if (n.empty()) return false;
+  for (char c : n) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == ':' || c == '(' || c == ')' || c == ',' || c == '/' || c == ';' ||
+        c == '<' || c == '=' || c == '>' || c == '?' || c == '@' || c == '[' || c == '\\' || c == ']' ||
+        c == '{' || c == '}' || c == '"')
+      return false;
+  }
+  return true;
+}
+
+bool safeValue(std::string_view v) {
+  for (char c : v)
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  return true;
+}
+
+bool isFramingOrHopByHop(std::string_view n) {
+  return iequals(n, "content-length") || iequals(n, "transfer-encoding") || iequals(n, "connection") ||
+         iequals(n, "keep-alive") || iequals(n, "proxy-connection") || iequals(n, "upgrade") || iequals(n, "host");
+}
+
+bool isTeTrailers(const HeaderField& f) {
+  std::string_view v = f.value;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return iequals(v, "trailers");
+}
+
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append(kCrlf);
+}
+
+// Writes end-to-end fields. A list that still carries Connection (built by
+// hand, or from a peer we did not parse) is cleaned with removeHopByHop()
+// first so the fields it names are dropped too.
+void appendFields(std::string& out, const HeaderList& headers) {
+  const HeaderList* list = &headers;
+  HeaderList cleaned;
+  if (headers.has("connection")) {
+    cleaned = headers;
+    cleaned.removeHopByHop();
+    list = &cleaned;
+  }
+  for (const auto& f : *list) {
+    if (isFramingOrHopByHop(f.name)) continue;
+    if (iequals(f.name, "te") && !isTeTrailers(f)) continue;
+    if (!safeName(f.name) || !safeValue(f.value)) continue;
+    appendField(out, f.name, f.value);
+  }
+}
+
+}  // namespace
+
+BodyFraming requestFraming(const RequestHead& head) {
+  if (head.contentLength) return BodyFraming::kContentLength;
+  if (head.hasBody) return BodyFraming::kChunked;
+  return BodyFraming::kNone;
+}
+
+void appendRequestHead(std::string& out, const RequestHead& head, BodyFraming framing,
+                       const RequestHeadOptions& options) {
+  out.append(head.method);
+  out.push_back(' ');
+  out.append(head.path.empty() ? std::string_view("/") : std::string_view(head.path));
+  out.append(" HTTP/1.1\r\n");
+  std::string_view host = head.authority.empty() ? head.headers.get("host") : std::string_view(head.authority);
+  if (safeValue(host)) appendField(out, "Host", host);
+  appendFields(out, head.headers);
+  switch (framing) {
+    case BodyFraming::kContentLength:
+      appendField(out, "Content-Length", fmt::format("{}", head.contentLength.value_or(0)));
+      break;
+    case BodyFraming::kChunked:
+      appendField(out, "Transfer-Encoding", "chunked");
+      break;
+    case BodyFraming::kNone:
+    case BodyFraming::kUntilClose:
+      break;
+  }
+  if (options.upgrade) {
+    appendField(out, "Connection", "Upgrade");
+    if (safeValue(head.upgradeProtocol)) appendField(out, "Upgrade", head.upgradeProtocol);
+  } else if (options.close) {
+    appendField(out, "Connection", "close");
+  }
+  out.append(kCrlf);
+}
+
+BodyFraming responseFraming(const ResponseHead& head, std::string_view method, Version clientVersion) {
+  if (iequals(method, "HEAD") || head.status < 200 || head.status == 204 || head.status == 304)
+    return BodyFraming::kNone;
+  if (head.contentLength) return BodyFraming::kContentLength;
+  if (!head.hasBody) return BodyFraming::kContentLength;  // explicit empty body: Content-Length: 0
+  return clientVersion == Version::kHttp10 ? BodyFraming::kUntilClose : BodyFraming::kChunked;
+}
+
+void appendResponseHead(std::string& out, const ResponseHead& head, BodyFraming framing,
+                        const ResponseHeadOptions& options) {
+  out.append("HTTP/1.1 ");
+  out.append(fmt::format("{}", head.status));
+  out.push_back(' ');
+  out.append(reasonPhrase(head.status));
+  out.append(kCrlf);
+  appendFields(out, head.headers);
+  switch (framing) {
+    case BodyFraming::kContentLength:
+      appendField(out, "Content-Length", fmt::format("{}", head.contentLength.value_or(0)));
+      break;
+    case BodyFraming::kChunked:
+      appendField(out, "Transfer-Encoding", "chunked");
+      break;
+    case BodyFraming::kNone:
+      // A HEAD response (or 304) may announce the length of the body it omits.
+      if (head.contentLength && (options.headRequest || head.status == 304))
+        appendField(out, "Content-Length", fmt::format("{}", *head.contentLength));
+      break;
+    case BodyFraming::kUntilClose:
+      break;
+  }
+  if (!options.upgradeProtocol.empty() && head.status == 101) {
+    appendField(out, "Connection", "Upgrade");
+    if (safeValue(options.upgradeProtocol)) appendField(out, "Upgrade", options.upgradeProtocol);
+  } else if (options.close || framing == BodyFraming::kUntilClose) {
+    appendField(out, "Connection", "close");
+  } else if (options.http10KeepAlive) {
+    appendField(out, "Connection", "keep-alive");
+  }
+  out.append(kCrlf);
+}
+
+void appendChunkHeader(std::string& out, size_t size) {
+  out.append(fmt::format("{:x}", size));
+  out.append(kCrlf);
+}
+
+void appendLastChunk(std::string& out, const HeaderList& trailers) {
+  out.append("0\r\n");
+  for (const auto& f : trailers) {
+    if (isFramingOrHopByHop(f.name) || !safeName(f.name) || !safeValue(f.value)) continue;
+    appendField(out, f.name, f.value);
+  }
+  out.append(kCrlf);
+}
+
+std::string_view reasonPhrase(int status) {
+  if (status < 100 || status > 999) return "";
+  auto code = boost::beast::http::int_to_status(static_cast<unsigned>(status));
+  if (code == boost::beast::http::status::unknown) return "";
+  auto sv = boost::beast::http::obsolete_reason(code);
+  return std::string_view(sv.data(), sv.size());
+}
+
+}  // namespace weft::http
