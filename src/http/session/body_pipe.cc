@@ -34,6 +34,11 @@ boost::asio::awaitable<bool> BodyPipe::waitWritable() {
 }
 
 boost::asio::awaitable<void> BodyPipe::waitReadable() {
+  if (onFirstRead) {
+    auto hook = std::move(onFirstRead);
+    onFirstRead = nullptr;
+    hook();
+  }
   while (buffered() == 0 && !ended_ && !abandoned_) co_await readable_.wait();
 }
 

@@ -67,6 +67,9 @@ class BodyPipe {
 
   // Called with the number of bytes the consumer just consumed.
   std::function<void(size_t)> onConsumed;
+  // Called once, the first time the consumer waits for data (HTTP/1
+  // `Expect: 100-continue`: the body is needed now). Cleared after the call.
+  std::function<void()> onFirstRead;
 
  private:
   void compact();
