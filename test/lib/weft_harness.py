@@ -739,3 +739,72 @@ class Deadline:
 
     def expired(self):
         return self.left() <= 0
+
+
+# --------------------------------------------------------------------------- h2c client
+
+class H2Client:
+    """A minimal blocking h2c (prior knowledge) client on one connection, one request at a time (python3-h2)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        import h2.config
+        import h2.connection
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+
+    def request(self, method, path, authority, headers=(), body=b""):
+        """Returns (status int, [(name, value)] as str, body bytes); raises on reset or connection loss."""
+        sid = self.conn.get_next_available_stream_id()
+        st = self._state = {"sid": sid, "status": None, "headers": [], "data": b"", "ended": False}
+        hdrs = [(":method", method), (":scheme", "http"), (":authority", authority), (":path", path)] + list(headers)
+        self.conn.send_headers(sid, [(k.encode(), v.encode()) for k, v in hdrs], end_stream=not body)
+        self.sock.sendall(self.conn.data_to_send())
+        pending = body
+        while pending and not st["ended"]:
+            n = min(len(pending), self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if n > 0:
+                self.conn.send_data(sid, pending[:n], end_stream=(n == len(pending)))
+                pending = pending[n:]
+                self.sock.sendall(self.conn.data_to_send())
+            else:
+                self._pump()
+        while not st["ended"]:
+            self._pump()
+        return st["status"], st["headers"], st["data"]
+
+    def _pump(self):
+        import h2.events
+        st = self._state
+        sid = st["sid"]
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before the response ended")
+        for ev in self.conn.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                for k, v in ev.headers:
+                    if k == b":status":
+                        st["status"] = int(v)
+                    else:
+                        st["headers"].append((k.decode(), v.decode("latin-1")))
+            elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
+                st["headers"] += [(k.decode(), v.decode("latin-1")) for k, v in ev.headers]
+            elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                st["data"] += ev.data
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                raise ConnectionError(f"stream reset with error code {ev.error_code}")
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                raise ConnectionError(f"GOAWAY {ev.error_code}")
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                st["ended"] = True
+        self.sock.sendall(self.conn.data_to_send())
+
+    def close(self):
+        try:
+            self.conn.close_connection()
+            self.sock.sendall(self.conn.data_to_send())
+        except OSError:
+            pass
+        self.sock.close()
