@@ -19,6 +19,7 @@
 //                    Nothing was sent downstream.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,9 @@ struct PoolOptions {
   std::optional<uint32_t> maxRequestsPerConnection;
   uint32_t maxConcurrentStreams = 1000;
   size_t bodyBufferBytes = 64 * 1024;
+  // Called on the worker after every connect attempt the pool makes, so the
+  // cluster's endpoint state machine sees connect outcomes (errno 0 = ok).
+  std::function<void(int connectErrno)> onConnect;
 };
 
 enum class SendOutcome { kOk, kNotProcessed, kFailed };
