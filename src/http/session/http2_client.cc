@@ -1,0 +1,325 @@
+#include "http/session/http2_client.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "core/metrics.h"
+
+namespace weft::http {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+// Stop opening streams well before the 31-bit id space ends; the pool then
+// opens a fresh connection.
+constexpr uint32_t kLastUsableStreamId = (1u << 31) - 1 - 2 * 1024;
+
+Http2CodecOptions clientCodecOptions(const Http2ClientOptions& o) {
+  Http2CodecOptions c;
+  c.maxConcurrentStreams = o.maxConcurrentStreams;
+  c.initialWindowSize = static_cast<uint32_t>(std::clamp<size_t>(o.bodyBufferBytes, 16 * 1024, (1u << 31) - 1));
+  c.maxHeaderListBytes = o.maxHeaderListBytes;
+  return c;
+}
+
+std::optional<uint64_t> parseLength(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt;
+  return n;
+}
+}  // namespace
+
+struct Http2ClientConnection::Stream {
+  explicit Stream(asio::any_io_executor ex) : wake(ex) {}
+  int32_t id = 0;
+  std::shared_ptr<Exchange> exchange;
+  bool sent = false;             // our HEADERS left for the socket
+  bool responseStarted = false;  // a final head arrived
+  bool inTrailers = false;
+  bool done = false;
+  bool deferred = false;
+  int status = 0;
+  ResponseHead head;
+  HeaderList trailers;
+  ProxyError streamError = ProxyError::kNone;
+  Http2SendStatus result;
+  uint64_t credited = 0;
+  Notifier wake;
+};
+
+Http2ClientConnection::Http2ClientConnection(asio::ip::tcp::socket socket, Http2ClientOptions options)
+    : Http2Transport(std::move(socket), Http2Mode::kClient, clientCodecOptions(options)),
+      options_(std::move(options)),
+      lastActivity_(Clock::now()) {}
+
+std::shared_ptr<Http2ClientConnection> Http2ClientConnection::start(asio::ip::tcp::socket socket,
+                                                                    Http2ClientOptions options) {
+  auto conn = std::make_shared<Http2ClientConnection>(std::move(socket), std::move(options));
+  asio::co_spawn(conn->executor(), conn->run({}), asio::detached);
+  return conn;
+}
+
+std::shared_ptr<Http2ClientConnection> Http2ClientConnection::self() {
+  return std::static_pointer_cast<Http2ClientConnection>(shared_from_this());
+}
+
+Http2ClientConnection::Stream* Http2ClientConnection::find(int32_t id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+bool Http2ClientConnection::retired() const {
+  return closed() || goaway_ || shuttingDown_ || codec_.failed() || codec_.nextStreamId() > kLastUsableStreamId ||
+         (options_.maxRequestsPerConnection && requestsStarted_ >= *options_.maxRequestsPerConnection);
+}
+
+bool Http2ClientConnection::acceptsStreams() const {
+  if (retired()) return false;
+  uint32_t limit = std::min(options_.maxConcurrentStreams, codec_.peerMaxConcurrentStreams());
+  return streams_.size() < limit;
+}
+
+asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exchange> exchange) {
+  if (!acceptsStreams()) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+  auto conn = self();
+  auto s = std::make_shared<Stream>(executor());
+  s->exchange = exchange;
+  auto& body = exchange->requestBody;
+  bool withBody = exchange->request.hasBody || body.buffered() > 0 || !body.trailers().empty();
+  int32_t id = codec_.submitRequest(exchange->request, withBody);
+  if (id < 0) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+  s->id = id;
+  streams_[id] = s;
+  ++requestsStarted_;
+  std::weak_ptr<Http2ClientConnection> weak = conn;
+  exchange->onCancel = [weak, id] {
+    if (auto c = weak.lock(); c && !c->closed()) {
+      c->codec_.resetStream(id, h2error::kCancel);
+      c->kick();
+    }
+  };
+  exchange->responseBody.onConsumed = [weak, id](size_t) {
+    if (auto c = weak.lock()) c->creditResponse(id);
+  };
+  kick();
+
+  while (!s->done) {
+    if (s->deferred) {
+      // The request body source is empty: wait for more of it, or for the
+      // stream to end some other way (response done, reset, connection lost).
+      co_await (body.waitReadable() || s->wake.wait());
+      if (s->done) break;
+      if (body.buffered() > 0 || body.ended() || body.abandoned()) {
+        s->deferred = false;
+        codec_.resumeData(id);
+        kick();
+      }
+      continue;
+    }
+    co_await s->wake.wait();
+  }
+  exchange->onCancel = nullptr;
+  exchange->responseBody.onConsumed = nullptr;
+  co_return s->result;
+}
+
+void Http2ClientConnection::shutdown() {
+  shuttingDown_ = true;
+  retireIfIdle();
+}
+
+void Http2ClientConnection::retireIfIdle() {
+  if (!streams_.empty() || closed()) return;
+  if (!goawaySent_ && !codec_.failed()) {
+    goawaySent_ = true;
+    codec_.submitGoaway(h2error::kNoError, 0);
+  }
+  closeAfterFlush();
+}
+
+void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint32_t errorCode) {
+  if (s->done) return;
+  s->done = true;
+  streams_.erase(s->id);
+  auto& ex = *s->exchange;
+  if (!s->responseStarted) {
+    if (!s->sent || errorCode == h2error::kRefusedStream)
+      s->result = {Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+    else
+      s->result = {Http2SendOutcome::kFailed,
+                   s->streamError != ProxyError::kNone ? s->streamError : ProxyError::kUpstreamReset};
+  } else {
+    s->result = {Http2SendOutcome::kOk, ProxyError::kNone};
+    if (!ex.responseBody.ended()) ex.responseBody.fail(ProxyError::kUpstreamReset);
+    // The upstream will read no more of the request.
+    if (!ex.requestBody.ended()) ex.requestBody.abandon();
+  }
+  s->wake.notify();
+  lastActivity_ = Clock::now();
+  if (streams_.empty()) {
+    if (goaway_ || shuttingDown_ || retired()) retireIfIdle();
+    rearmTimer();
+  }
+}
+
+void Http2ClientConnection::creditResponse(int32_t id) {
+  auto* s = find(id);
+  if (!s || closed()) return;
+  uint64_t consumed = s->exchange->responseBody.totalConsumed();
+  if (consumed <= s->credited) return;
+  codec_.consumeStream(id, consumed - s->credited);
+  s->credited = consumed;
+  kick();
+}
+
+void Http2ClientConnection::onHeadersBegin(int32_t id, Http2HeadersKind kind) {
+  auto* s = find(id);
+  if (!s) return;
+  if (kind == Http2HeadersKind::kResponse) {
+    s->inTrailers = false;
+    s->status = 0;
+    s->head = ResponseHead{};
+  } else {
+    s->inTrailers = true;
+    s->trailers.clear();
+  }
+}
+
+void Http2ClientConnection::onPseudoHeader(int32_t id, std::string_view name, std::string_view value) {
+  auto* s = find(id);
+  if (!s || s->inTrailers || name != ":status") return;
+  std::from_chars(value.data(), value.data() + value.size(), s->status);
+}
+
+void Http2ClientConnection::onHeader(int32_t id, std::string_view name, std::string_view value) {
+  auto* s = find(id);
+  if (!s) return;
+  (s->inTrailers ? s->trailers : s->head.headers).add(name, value);
+}
+
+void Http2ClientConnection::onHeadersEnd(int32_t id, bool endStream) {
+  auto* s = find(id);
+  if (!s || s->inTrailers || s->responseStarted) return;
+  if (s->status >= 100 && s->status < 200) return;  // interim: the final head follows
+  auto& ex = *s->exchange;
+  s->head.status = s->status;
+  s->head.version = Version::kHttp2;
+  s->head.hasBody = !endStream;
+  s->head.contentLength = parseLength(s->head.headers.get("content-length"));
+  ex.response = std::move(s->head);
+  s->responseStarted = true;
+  ex.responseStarted();
+}
+
+void Http2ClientConnection::onData(int32_t id, std::string_view data) {
+  auto* s = find(id);
+  if (!s) return;
+  auto& body = s->exchange->responseBody;
+  if (!s->responseStarted || body.ended() || body.abandoned()) {
+    codec_.consumeStream(id, data.size());
+    kick();
+    return;
+  }
+  body.push(data);
+}
+
+void Http2ClientConnection::onStreamEnd(int32_t id) {
+  auto* s = find(id);
+  if (!s || !s->responseStarted) return;
+  s->exchange->responseBody.finish(s->inTrailers ? std::move(s->trailers) : HeaderList{});
+}
+
+void Http2ClientConnection::onStreamClose(int32_t id, uint32_t errorCode) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  auto s = it->second;
+  finishStream(s, errorCode);
+}
+
+void Http2ClientConnection::onGoaway(int32_t, uint32_t, std::string_view) {
+  // Streams above last-stream-id are closed by nghttp2 with REFUSED_STREAM
+  // (→ kNotProcessed); the others continue. Nothing new opens here.
+  goaway_ = true;
+  rearmTimer();
+}
+
+void Http2ClientConnection::onAbuse(Http2Abuse kind, int32_t id) {
+  threadCounter("weft_http2_abuse_total", "HTTP/2 peer misbehaviour detected and stopped",
+                labels({labelPair("direction", options_.direction), labelPair("kind", http2AbuseName(kind))}))
+      .inc();
+  if (auto* s = id ? find(id) : nullptr) s->streamError = ProxyError::kUpstreamProtocol;
+}
+
+void Http2ClientConnection::onRequestSent(int32_t id) {
+  if (auto* s = find(id)) s->sent = true;
+}
+
+void Http2ClientConnection::onRequestNotSent(int32_t id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  auto s = it->second;
+  s->sent = false;
+  finishStream(s, h2error::kRefusedStream);
+}
+
+Http2BodyChunk Http2ClientConnection::readData(int32_t id, uint8_t* buf, size_t length) {
+  auto* s = find(id);
+  if (!s) return {Http2BodyChunk::Kind::kReset};
+  auto& body = s->exchange->requestBody;
+  if (body.abandoned()) return {Http2BodyChunk::Kind::kReset};
+  size_t n = std::min(length, body.buffered());
+  if (n) {
+    std::copy_n(body.data().data(), n, buf);
+    body.consume(n);
+  }
+  Http2BodyChunk chunk;
+  chunk.length = n;
+  if (body.buffered() == 0 && body.ended()) {
+    if (body.failed()) {
+      if (n == 0) return {Http2BodyChunk::Kind::kReset};
+    } else {
+      chunk.end = true;
+      chunk.trailers = &body.trailers();  // not taken: a retry sends them again
+    }
+  } else if (n == 0) {
+    s->deferred = true;
+    s->wake.notify();
+    return {Http2BodyChunk::Kind::kDeferred};
+  }
+  return chunk;
+}
+
+Http2Transport::Clock::time_point Http2ClientConnection::onTimer(Clock::time_point now) {
+  if (!streams_.empty()) return Clock::time_point::max();
+  if (goaway_ || shuttingDown_) {
+    retireIfIdle();
+    return Clock::time_point::max();
+  }
+  auto idleAt = lastActivity_ + options_.idleTimeout;
+  if (now >= idleAt) {
+    shuttingDown_ = true;
+    retireIfIdle();
+    return Clock::time_point::max();
+  }
+  return idleAt;
+}
+
+void Http2ClientConnection::onClosed() {
+  // Whatever is still open was cut by the connection loss.
+  auto streams = streams_;
+  for (auto& [id, s] : streams) finishStream(s, h2error::kInternalError);
+  if (onClose) {
+    auto hook = std::move(onClose);
+    onClose = nullptr;
+    hook();
+  }
+}
+
+}  // namespace weft::http

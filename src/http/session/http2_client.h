@@ -1,0 +1,111 @@
+#pragma once
+// One upstream HTTP/2 connection (h2c, prior knowledge) multiplexing many
+// exchanges; the building block of upstream::Http2Pool.
+//
+// send() opens one stream for an exchange: request head (lowercased, no
+// connection-specific fields), then requestBody as DATA (pulled only as the
+// upstream's window allows; its consumption reopens the downstream window),
+// then its trailers. The response head (1xx skipped) fills
+// exchange->response and calls responseStarted(); DATA goes into
+// responseBody and the upstream's stream window is reopened only as
+// responseBody is drained; trailers finish it untouched.
+//
+// Outcomes (see upstream/endpoint_pool.h):
+//   kOk           — the head arrived; a later reset or connection loss ends
+//                   responseBody with fail(kUpstreamReset).
+//   kNotProcessed — REFUSED_STREAM, a GOAWAY whose last-stream-id is below the
+//                   stream, or the request never left this process; the
+//                   exchange is untouched and may be retried.
+//   kFailed       — reset or connection lost after the request was sent and
+//                   before a head (kUpstreamReset, kUpstreamProtocol).
+// exchange->onCancel resets just that stream (CANCEL).
+//
+// Thread: one worker. Lifetime: shared_ptr; start() spawns the connection's
+// coroutines, which keep it alive until the socket is closed.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "http/session/exchange.h"
+#include "http/session/http2_transport.h"
+
+namespace weft::http {
+
+struct Http2ClientOptions {
+  std::string direction = "upstream";  // metric label
+  std::chrono::milliseconds idleTimeout{3000};
+  uint32_t maxConcurrentStreams = 1000;  // our cap; the upstream's SETTINGS may lower it
+  std::optional<uint32_t> maxRequestsPerConnection;
+  size_t bodyBufferBytes = 64 * 1024;  // stream window we advertise: response buffering per stream
+  uint32_t maxHeaderListBytes = 256 * 1024;
+};
+
+enum class Http2SendOutcome : uint8_t { kOk, kNotProcessed, kFailed };
+
+struct Http2SendStatus {
+  Http2SendOutcome outcome = Http2SendOutcome::kOk;
+  ProxyError error = ProxyError::kNone;
+};
+
+class Http2ClientConnection final : public Http2Transport {
+ public:
+  Http2ClientConnection(boost::asio::ip::tcp::socket socket, Http2ClientOptions options);
+  // Creates the connection and spawns its coroutines (preface + SETTINGS go
+  // out at once).
+  static std::shared_ptr<Http2ClientConnection> start(boost::asio::ip::tcp::socket socket,
+                                                      Http2ClientOptions options);
+
+  // A new stream can be opened now (not closed, no GOAWAY, under the
+  // concurrency limit, stream ids left, under maxRequestsPerConnection).
+  bool acceptsStreams() const;
+  // No stream will ever be opened here again.
+  bool retired() const;
+  size_t activeStreams() const { return streams_.size(); }
+  // Suspends until the stream is over (see above).
+  boost::asio::awaitable<Http2SendStatus> send(std::shared_ptr<Exchange> exchange);
+  // No new streams; GOAWAY and close once the open ones are done.
+  void shutdown();
+
+  // Runs once, when the socket closes (pool bookkeeping).
+  std::function<void()> onClose;
+
+ private:
+  struct Stream;
+  std::shared_ptr<Http2ClientConnection> self();
+  Stream* find(int32_t id);
+  void finishStream(const std::shared_ptr<Stream>& s, uint32_t errorCode);
+  void creditResponse(int32_t id);
+  void retireIfIdle();
+
+  void onHeadersBegin(int32_t id, Http2HeadersKind kind) override;
+  void onPseudoHeader(int32_t id, std::string_view name, std::string_view value) override;
+  void onHeader(int32_t id, std::string_view name, std::string_view value) override;
+  void onHeadersEnd(int32_t id, bool endStream) override;
+  void onData(int32_t id, std::string_view data) override;
+  void onStreamEnd(int32_t id) override;
+  void onStreamClose(int32_t id, uint32_t errorCode) override;
+  void onGoaway(int32_t lastStreamId, uint32_t errorCode, std::string_view debug) override;
+  void onAbuse(Http2Abuse kind, int32_t id) override;
+  void onRequestSent(int32_t id) override;
+  void onRequestNotSent(int32_t id) override;
+  Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t length) override;
+  Clock::time_point onTimer(Clock::time_point now) override;
+  void onClosed() override;
+
+  Http2ClientOptions options_;
+  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  uint64_t requestsStarted_ = 0;
+  bool goaway_ = false;
+  bool shuttingDown_ = false;
+  bool goawaySent_ = false;
+  Clock::time_point lastActivity_;
+};
+
+}  // namespace weft::http

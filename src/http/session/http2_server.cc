@@ -1,0 +1,384 @@
+#include "http/session/http2_server.h"
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "http/codec/error_response.h"
+#include "http/session/http2_transport.h"
+#include "net/drain.h"
+
+namespace weft::http {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr uint64_t kDrainPing = 0x7765667464726169;  // "weftdrai"
+// Without a PING ack the final GOAWAY follows after this (one generous RTT).
+constexpr std::chrono::seconds kDrainNoticeGrace{1};
+
+Http2CodecOptions serverCodecOptions(const ServerOptions& o) {
+  Http2CodecOptions c;
+  c.maxConcurrentStreams = o.maxConcurrentStreams;
+  c.initialWindowSize = static_cast<uint32_t>(std::clamp<size_t>(o.bodyBufferBytes, 16 * 1024, (1u << 31) - 1));
+  c.maxHeaderListBytes = o.maxHeaderListBytes;
+  return c;
+}
+
+class Http2ServerConnection final : public Http2Transport {
+ public:
+  Http2ServerConnection(asio::ip::tcp::socket socket, ExchangeHandler& handler, const ServerOptions& options)
+      : Http2Transport(std::move(socket), Http2Mode::kServer, serverCodecOptions(options)),
+        handler_(handler),
+        options_(options),
+        lastActivity_(Clock::now()) {}
+
+  asio::awaitable<void> serve(std::string prefix) {
+    if (options_.drain) {
+      co_await (run(std::move(prefix)) && watchDrain());
+    } else {
+      co_await run(std::move(prefix));
+    }
+  }
+
+ private:
+  struct Stream {
+    explicit Stream(int32_t streamId, asio::any_io_executor ex)
+        : id(streamId), exchange(std::make_shared<Exchange>(ex)), wake(ex) {}
+    int32_t id;
+    std::shared_ptr<Exchange> exchange;
+    Http2HeadersKind kind = Http2HeadersKind::kRequest;
+    HeaderList trailers;
+    bool closed = false;
+    bool responseDone = false;  // our END_STREAM (or RST) is queued
+    bool deferred = false;      // the data source said "nothing yet"
+    bool synthesized = false;
+    std::string synthBody;
+    size_t synthOffset = 0;
+    HeaderList failTrailers;
+    uint64_t credited = 0;  // request bytes whose window was given back
+    Notifier wake;
+  };
+
+  std::shared_ptr<Http2ServerConnection> self() {
+    return std::static_pointer_cast<Http2ServerConnection>(shared_from_this());
+  }
+  Stream* find(int32_t id) {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second.get();
+  }
+
+  // --- codec events ---
+  void onHeadersBegin(int32_t id, Http2HeadersKind kind) override {
+    if (kind == Http2HeadersKind::kRequest) {
+      auto s = std::make_shared<Stream>(id, executor());
+      s->exchange->request.version = Version::kHttp2;
+      s->exchange->request.scheme.clear();
+      streams_[id] = std::move(s);
+      return;
+    }
+    if (auto* s = find(id)) s->kind = kind;
+  }
+
+  void onPseudoHeader(int32_t id, std::string_view name, std::string_view value) override {
+    auto* s = find(id);
+    if (!s || s->kind != Http2HeadersKind::kRequest) return;
+    auto& r = s->exchange->request;
+    if (name == ":method") r.method = value;
+    else if (name == ":scheme") r.scheme = value;
+    else if (name == ":authority") r.authority = value;
+    else if (name == ":path") r.path = value;
+  }
+
+  void onHeader(int32_t id, std::string_view name, std::string_view value) override {
+    auto* s = find(id);
+    if (!s) return;
+    if (s->kind == Http2HeadersKind::kRequest)
+      s->exchange->request.headers.add(name, value);
+    else
+      s->trailers.add(name, value);
+  }
+
+  void onHeadersEnd(int32_t id, bool endStream) override {
+    auto* s = find(id);
+    if (!s || s->kind != Http2HeadersKind::kRequest) return;
+    s->kind = Http2HeadersKind::kTrailers;  // any later block on this stream is trailers
+    auto& r = s->exchange->request;
+    if (r.authority.empty()) r.authority = r.headers.get("host");
+    if (r.scheme.empty()) r.scheme = "http";
+    r.hasBody = !endStream;
+    if (auto cl = r.headers.get("content-length"); !cl.empty()) {
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), n);
+      if (ec == std::errc() && p == cl.data() + cl.size()) r.contentLength = n;
+    }
+    std::weak_ptr<Http2ServerConnection> weak = self();
+    s->exchange->requestBody.onConsumed = [weak, id](size_t) {
+      if (auto conn = weak.lock()) conn->creditRequest(id);
+    };
+    lastActivity_ = Clock::now();
+    auto exchange = s->exchange;
+    asio::co_spawn(executor(), handler_.handle(exchange), [exchange](std::exception_ptr e) {
+      if (!e) return;
+      // The handler broke its contract by throwing: end the exchange so the
+      // client gets an answer instead of a hung stream.
+      WEFT_LOG_ERROR("http2: exchange handler threw");
+      exchange->failBeforeResponse(ProxyError::kUpstreamReset);
+      exchange->responseBody.fail(ProxyError::kUpstreamReset);
+    });
+    asio::co_spawn(executor(), respond(self(), streams_[id]), asio::detached);
+  }
+
+  void onData(int32_t id, std::string_view data) override {
+    auto* s = find(id);
+    if (!s) return;
+    auto& body = s->exchange->requestBody;
+    if (body.ended() || body.abandoned()) {
+      // Nobody will read it: give the window back at once.
+      codec_.consumeStream(id, data.size());
+      kick();
+      return;
+    }
+    body.push(data);
+  }
+
+  void onStreamEnd(int32_t id) override {
+    if (auto* s = find(id)) s->exchange->requestBody.finish(std::move(s->trailers));
+  }
+
+  void onStreamClose(int32_t id, uint32_t errorCode) override {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    auto s = std::move(it->second);
+    streams_.erase(it);
+    s->closed = true;
+    auto& ex = *s->exchange;
+    if (!s->responseDone || errorCode != h2error::kNoError) {
+      ex.cancel(ProxyError::kDownstreamReset);
+    } else if (!ex.requestBody.ended()) {
+      ex.requestBody.fail(ProxyError::kDownstreamReset);
+    }
+    ex.requestBody.onConsumed = nullptr;
+    s->wake.notify();
+    if (streams_.empty()) {
+      lastActivity_ = Clock::now();
+      if (finalGoaway_) closeAfterFlush();
+      rearmTimer();
+    }
+  }
+
+  void onPingAck(uint64_t opaque) override {
+    if (opaque == kDrainPing) sendFinalGoaway();
+  }
+
+  void onAbuse(Http2Abuse kind, int32_t) override {
+    threadCounter("weft_http2_abuse_total", "HTTP/2 peer misbehaviour detected and stopped",
+                  labels({labelPair("direction", options_.direction), labelPair("kind", http2AbuseName(kind))}))
+        .inc();
+  }
+
+  Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t length) override {
+    auto* s = find(id);
+    if (!s) return {Http2BodyChunk::Kind::kReset};
+    Http2BodyChunk chunk;
+    if (s->synthesized) {
+      size_t n = std::min(length, s->synthBody.size() - s->synthOffset);
+      std::copy_n(s->synthBody.data() + s->synthOffset, n, buf);
+      s->synthOffset += n;
+      chunk.length = n;
+      chunk.end = s->synthOffset == s->synthBody.size();
+      s->responseDone = chunk.end;
+      return chunk;
+    }
+    auto& body = s->exchange->responseBody;
+    size_t n = std::min(length, body.buffered());
+    if (n) {
+      std::copy_n(body.data().data(), n, buf);
+      body.consume(n);
+    }
+    chunk.length = n;
+    if (body.buffered() == 0 && body.ended()) {
+      if (!body.failed()) {
+        chunk.end = true;
+        chunk.trailers = &body.trailers();
+      } else if (n == 0) {
+        return failBody(*s);
+      }
+    } else if (n == 0) {
+      s->deferred = true;
+      s->wake.notify();
+      return {Http2BodyChunk::Kind::kDeferred};
+    }
+    s->responseDone = chunk.end;
+    return chunk;
+  }
+
+  // The response body broke after the head went out.
+  Http2BodyChunk failBody(Stream& s) {
+    auto error = s.exchange->responseBody.error();
+    if (error == ProxyError::kDownstreamReset) return {Http2BodyChunk::Kind::kReset};
+    countProxyError(error);
+    s.responseDone = true;
+    if (s.exchange->request.isGrpc()) {
+      // UNAVAILABLE, never INTERNAL: clients retry it (incident 005).
+      s.failTrailers = grpcErrorTrailers(error);
+      Http2BodyChunk chunk;
+      chunk.end = true;
+      chunk.trailers = &s.failTrailers;
+      return chunk;
+    }
+    return {Http2BodyChunk::Kind::kReset};
+  }
+
+  void countProxyError(ProxyError error) {
+    threadCounter("weft_proxy_errors_total", "Errors the proxy answered or relayed itself",
+                  labels({labelPair("direction", options_.direction), labelPair("code", proxyErrorCode(error))}))
+        .inc();
+  }
+
+  void creditRequest(int32_t id) {
+    auto* s = find(id);
+    if (!s || closed()) return;
+    // totalConsumed() goes back on a rewind (retry); only first-time
+    // consumption reopens the window, so the client never gets more credit
+    // than what actually left the buffer.
+    uint64_t consumed = s->exchange->requestBody.totalConsumed();
+    if (consumed <= s->credited) return;
+    codec_.consumeStream(id, consumed - s->credited);
+    s->credited = consumed;
+    kick();
+  }
+
+  static asio::awaitable<void> respond(std::shared_ptr<Http2ServerConnection> conn, std::shared_ptr<Stream> s) {
+    auto ex = s->exchange;
+    co_await ex->waitResponse();
+    if (s->closed || conn->closed()) co_return;
+    if (!ex->hasResponse()) {
+      ProxyError error = ex->error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex->error();
+      conn->countProxyError(error);
+      auto synth = makeErrorResponse(ex->request, error);
+      s->synthesized = true;
+      s->synthBody = std::move(synth.body);
+      bool withBody = synth.head.hasBody && !s->synthBody.empty();
+      if (!withBody) s->responseDone = true;
+      conn->codec_.submitResponse(s->id, synth.head, withBody);
+      ex->responseBody.abandon();
+    } else {
+      bool withBody = ex->response.hasBody;
+      if (!withBody) {
+        s->responseDone = true;
+        ex->responseBody.abandon();
+      }
+      conn->codec_.submitResponse(s->id, ex->response, withBody);
+    }
+    conn->kick();
+    while (!s->closed && !conn->closed()) {
+      if (!s->deferred) {
+        co_await s->wake.wait();
+        continue;
+      }
+      co_await ex->responseBody.waitReadable();
+      if (s->closed || conn->closed()) break;
+      s->deferred = false;
+      conn->codec_.resumeData(s->id);
+      conn->kick();
+    }
+  }
+
+  // --- connection lifecycle ---
+  asio::awaitable<void> watchDrain() {
+    // Ends with the connection (the other branch) or when the worker drains.
+    asio::steady_timer untilClosed(executor(), asio::steady_timer::time_point::max());
+    closedTimer_ = &untilClosed;
+    if (!closed()) co_await (options_.drain->wait() || untilClosed.async_wait(asio::as_tuple(asio::use_awaitable)));
+    closedTimer_ = nullptr;
+    if (!closed() && options_.drain->draining()) beginDrain();
+  }
+
+  void beginDrain() {
+    if (draining_) return;
+    draining_ = true;
+    drainStart_ = Clock::now();
+    codec_.submitShutdownNotice();
+    codec_.submitPing(kDrainPing);
+    kick();
+    rearmTimer();
+  }
+
+  void sendFinalGoaway() {
+    if (finalGoaway_ || closed()) return;
+    finalGoaway_ = true;
+    codec_.submitGoaway(h2error::kNoError, codec_.lastProcessedStreamId());
+    kick();
+    if (streams_.empty()) closeAfterFlush();
+  }
+
+  Clock::time_point onTimer(Clock::time_point now) override {
+    auto next = Clock::time_point::max();
+    if (draining_) {
+      if (!finalGoaway_) {
+        if (now >= drainStart_ + kDrainNoticeGrace) sendFinalGoaway();
+        else next = std::min(next, drainStart_ + kDrainNoticeGrace);
+      }
+      auto deadline = drainStart_ + options_.drainTimeout;
+      if (now >= deadline) {
+        // In-flight streams had their grace period; what is left is cut.
+        sendFinalGoaway();
+        closeNow();
+        return next;
+      }
+      next = std::min(next, deadline);
+    } else if (streams_.empty()) {
+      auto idleAt = lastActivity_ + options_.idleTimeout;
+      if (now >= idleAt) {
+        codec_.submitGoaway(h2error::kNoError, codec_.lastProcessedStreamId());
+        finalGoaway_ = true;
+        closeAfterFlush();
+        return next;
+      }
+      next = std::min(next, idleAt);
+    }
+    return next;
+  }
+
+  void onClosed() override {
+    if (closedTimer_) closedTimer_->cancel();
+    auto streams = std::move(streams_);
+    streams_.clear();
+    for (auto& [id, s] : streams) {
+      s->closed = true;
+      s->exchange->cancel(ProxyError::kDownstreamReset);
+      s->exchange->requestBody.onConsumed = nullptr;
+      s->wake.notify();
+    }
+  }
+
+  ExchangeHandler& handler_;
+  ServerOptions options_;
+  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  Clock::time_point lastActivity_;
+  bool draining_ = false;
+  bool finalGoaway_ = false;
+  Clock::time_point drainStart_{};
+  asio::steady_timer* closedTimer_ = nullptr;
+};
+
+}  // namespace
+
+asio::awaitable<void> serveHttp2(asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
+                                 const ServerOptions& options) {
+  auto conn = std::make_shared<Http2ServerConnection>(std::move(socket), handler, options);
+  co_await conn->serve(std::move(prefix));
+}
+
+}  // namespace weft::http

@@ -1,0 +1,116 @@
+#include "http/session/http2_transport.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "core/logging.h"
+
+namespace weft::http {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+// One read is at most this much; one write batch at most kWriteBatch (beyond
+// it the rest waits for the next turn, so one connection cannot build an
+// unbounded buffer).
+constexpr size_t kReadChunk = 32 * 1024;
+constexpr size_t kWriteBatch = 256 * 1024;
+}  // namespace
+
+Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Http2CodecOptions options)
+    : codec_(mode, *this, std::move(options)),
+      executor_(socket.get_executor()),
+      socket_(std::move(socket)),
+      writeReady_(executor_),
+      timer_(executor_),
+      readBuf_(kReadChunk) {}
+
+Http2Transport::~Http2Transport() = default;
+
+asio::awaitable<void> Http2Transport::run(std::string prefix) {
+  auto self = shared_from_this();
+  codec_.start();
+  if (!prefix.empty() && !codec_.receive(prefix)) closeAfterFlush_ = true;
+  co_await (readLoop() && writeLoop() && timerLoop());
+}
+
+void Http2Transport::closeAfterFlush() {
+  closeAfterFlush_ = true;
+  kick();
+}
+
+void Http2Transport::closeNow() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  writeReady_.notify();
+  timer_.cancel();
+  onClosed();
+}
+
+asio::awaitable<void> Http2Transport::readLoop() {
+  while (!closed_ && !closeAfterFlush_) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(readBuf_), kTuple);
+    if (closed_) break;
+    if (ec) {
+      closeNow();
+      break;
+    }
+    if (!codec_.receive(std::string_view(readBuf_.data(), n))) {
+      WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
+      closeAfterFlush();
+      break;
+    }
+    kick();
+  }
+}
+
+asio::awaitable<void> Http2Transport::writeLoop() {
+  for (;;) {
+    writeBuf_.clear();
+    if (!closed_) codec_.drainOutput(writeBuf_, kWriteBatch);
+    if (writeBuf_.empty()) {
+      if (closed_) break;
+      if (closeAfterFlush_ || codec_.failed() || (!codec_.wantsRead() && !codec_.wantsWrite())) {
+        closeNow();
+        break;
+      }
+      co_await writeReady_.wait();
+      continue;
+    }
+    writing_ = true;
+    writeStart_ = Clock::now();
+    if (writeStart_ + kWriteStallTimeout < timer_.expiry()) rearmTimer();
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writeBuf_), kTuple);
+    writing_ = false;
+    if (ec) {
+      closeNow();
+      break;
+    }
+  }
+}
+
+asio::awaitable<void> Http2Transport::timerLoop() {
+  while (!closed_) {
+    auto now = Clock::now();
+    if (writing_ && now - writeStart_ >= kWriteStallTimeout) {
+      WEFT_LOG_DEBUG("http2: write stalled for {}s, closing", kWriteStallTimeout.count());
+      closeNow();
+      break;
+    }
+    auto next = onTimer(now);
+    if (closed_) break;
+    if (writing_) next = std::min(next, writeStart_ + kWriteStallTimeout);
+    timer_.expires_at(next);
+    co_await timer_.async_wait(kTuple);
+  }
+}
+
+}  // namespace weft::http

@@ -1,0 +1,78 @@
+#pragma once
+// The socket half of an HTTP/2 connection, shared by the server session and
+// the upstream client connection: binds an Http2Codec to a TCP socket with
+// three coroutines — a reader (bytes → codec), a writer (codec → one batched
+// async_write per turn) and a timer (write stall and the subclass's own
+// deadlines).
+//
+// Thread: one worker; everything runs on the socket's executor. Lifetime: held
+// by std::shared_ptr; run() and every per-stream coroutine of a subclass keep
+// it alive. run() suspends until the socket is closed and all three loops
+// ended. Subclasses implement the codec events and onClosed()/onTimer().
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "http/codec/http2_codec.h"
+#include "http/session/notifier.h"
+
+namespace weft::http {
+
+class Http2Transport : public Http2Events, public std::enable_shared_from_this<Http2Transport> {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // A write that makes no progress for this long means the peer stopped
+  // reading altogether (flow control never lets data pile up this long).
+  static constexpr std::chrono::seconds kWriteStallTimeout{30};
+
+  Http2Transport(boost::asio::ip::tcp::socket socket, Http2Mode mode, Http2CodecOptions options);
+  ~Http2Transport() override;
+
+  // Starts the codec, feeds `prefix` (bytes already read from the socket),
+  // then serves until the connection is closed.
+  boost::asio::awaitable<void> run(std::string prefix);
+
+  // Output is ready (a submit, a resume, a window update).
+  void kick() { writeReady_.notify(); }
+  // Sends what is queued, then closes.
+  void closeAfterFlush();
+  // Closes at once; onClosed() runs.
+  void closeNow();
+  bool closed() const { return closed_; }
+  boost::asio::any_io_executor executor() { return executor_; }
+
+ protected:
+  // The socket is closed: end every open stream. Runs once.
+  virtual void onClosed() = 0;
+  // Called whenever the timer fires or is re-armed; returns when to be
+  // called next (Clock::time_point::max() for never).
+  virtual Clock::time_point onTimer(Clock::time_point now) = 0;
+  // A deadline the subclass tracks moved earlier.
+  void rearmTimer() { timer_.cancel(); }
+
+  Http2Codec codec_;
+
+ private:
+  boost::asio::awaitable<void> readLoop();
+  boost::asio::awaitable<void> writeLoop();
+  boost::asio::awaitable<void> timerLoop();
+
+  boost::asio::any_io_executor executor_;
+  boost::asio::ip::tcp::socket socket_;
+  Notifier writeReady_;
+  boost::asio::steady_timer timer_;
+  std::vector<char> readBuf_;
+  std::string writeBuf_;
+  bool closed_ = false;
+  bool closeAfterFlush_ = false;
+  bool writing_ = false;
+  Clock::time_point writeStart_{};
+};
+
+}  // namespace weft::http

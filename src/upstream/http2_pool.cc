@@ -1,0 +1,153 @@
+#include "upstream/http2_pool.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/metrics.h"
+#include "http/session/http2_client.h"
+#include "net/connect.h"
+
+namespace weft::upstream {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string errnoName(const boost::system::error_code& ec) {
+  if (ec == asio::error::timed_out) return "ETIMEDOUT";
+  if (ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) {
+    if (const char* name = strerrorname_np(ec.value())) return name;
+  }
+  return "EUNKNOWN";
+}
+
+}  // namespace
+
+struct Http2Pool::State : std::enable_shared_from_this<State> {
+  State(asio::any_io_executor e, asio::ip::tcp::endpoint p, PoolOptions o)
+      : ex(std::move(e)),
+        ep(std::move(p)),
+        options(std::move(o)),
+        connectDone(ex, asio::steady_timer::time_point::max()),
+        open(threadGauge("weft_open_connections", "Open connections, by direction",
+                         labels({labelPair("direction", "upstream"), labelPair("cluster", options.cluster)}))) {}
+
+  asio::any_io_executor ex;
+  asio::ip::tcp::endpoint ep;
+  PoolOptions options;
+  std::vector<std::shared_ptr<http::Http2ClientConnection>> conns;
+  bool draining = false;
+  bool connecting = false;
+  uint64_t connectGeneration = 0;
+  SendResult lastConnect;            // outcome of the latest connect attempt
+  asio::steady_timer connectDone;    // cancelled when a connect attempt ends: wakes every waiter
+  Gauge& open;
+
+  void countConnect(std::string_view result, std::string_view err) {
+    threadCounter("weft_connect_attempts_total", "Upstream connect attempts by result and errno",
+                  labels({labelPair("cluster", options.cluster), labelPair("result", result), labelPair("errno", err)}))
+        .inc();
+  }
+
+  http::Http2ClientOptions clientOptions() const {
+    http::Http2ClientOptions c;
+    c.idleTimeout = options.idleTimeout;
+    c.maxConcurrentStreams = options.maxConcurrentStreams;
+    c.maxRequestsPerConnection = options.maxRequestsPerConnection;
+    c.bodyBufferBytes = options.bodyBufferBytes;
+    return c;
+  }
+
+  asio::awaitable<std::shared_ptr<http::Http2ClientConnection>> connect(SendResult& failure) {
+    auto self = shared_from_this();
+    connecting = true;
+    auto result = co_await net::connectWithDeadline(ep, options.connectTimeout);
+    connecting = false;
+    ++connectGeneration;
+    std::shared_ptr<http::Http2ClientConnection> conn;
+    if (result.error) {
+      bool timeout = result.error == asio::error::timed_out;
+      countConnect(timeout ? "timeout" : "error", errnoName(result.error));
+      lastConnect = {SendOutcome::kFailed, timeout ? ProxyError::kConnectTimeout : ProxyError::kConnectFailed,
+                     timeout ? ETIMEDOUT : result.error.value()};
+      failure = lastConnect;
+    } else {
+      countConnect("ok", "none");
+      lastConnect = {};
+      conn = http::Http2ClientConnection::start(std::move(result.socket), clientOptions());
+      open.add(1);
+      std::weak_ptr<State> weak = self;
+      auto* raw = conn.get();
+      conn->onClose = [weak, raw] {
+        auto state = weak.lock();
+        if (!state) return;
+        state->open.add(-1);
+        std::erase_if(state->conns, [raw](const auto& c) { return c.get() == raw; });
+      };
+      conns.push_back(conn);
+      if (draining) conn->shutdown();
+    }
+    connectDone.cancel();
+    co_return conn;
+  }
+
+  asio::awaitable<std::shared_ptr<http::Http2ClientConnection>> acquire(bool fresh, SendResult& failure) {
+    auto self = shared_from_this();
+    for (;;) {
+      if (!fresh) {
+        for (auto& c : conns)
+          if (c->acceptsStreams()) co_return c;
+        if (connecting) {
+          // Share the attempt in flight instead of dialing once per request.
+          auto generation = connectGeneration;
+          co_await connectDone.async_wait(asio::as_tuple(asio::use_awaitable));
+          if (connectGeneration != generation && lastConnect.outcome == SendOutcome::kFailed) {
+            failure = lastConnect;
+            co_return nullptr;
+          }
+          continue;
+        }
+      }
+      auto conn = co_await connect(failure);
+      if (!conn || conn->acceptsStreams()) co_return conn;
+      fresh = false;  // a brand-new connection that cannot take a stream: look again
+    }
+  }
+};
+
+Http2Pool::Http2Pool(asio::any_io_executor ex, asio::ip::tcp::endpoint ep, PoolOptions options)
+    : state_(std::make_shared<State>(std::move(ex), std::move(ep), std::move(options))) {}
+
+Http2Pool::~Http2Pool() { drain(); }
+
+asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exchange, bool fresh) {
+  auto state = state_;
+  if (state->draining) co_return SendResult{SendOutcome::kFailed, ProxyError::kShuttingDown, 0};
+  SendResult failure;
+  auto conn = co_await state->acquire(fresh, failure);
+  if (!conn) co_return failure;
+  auto status = co_await conn->send(std::move(exchange));
+  switch (status.outcome) {
+    case http::Http2SendOutcome::kOk: co_return SendResult{SendOutcome::kOk, ProxyError::kNone, 0};
+    case http::Http2SendOutcome::kNotProcessed: co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone, 0};
+    case http::Http2SendOutcome::kFailed: co_return SendResult{SendOutcome::kFailed, status.error, 0};
+  }
+  co_return SendResult{SendOutcome::kFailed, ProxyError::kUpstreamReset, 0};
+}
+
+void Http2Pool::drain() {
+  state_->draining = true;
+  auto conns = state_->conns;
+  for (auto& c : conns) c->shutdown();
+}
+
+size_t Http2Pool::openConnections() const { return state_->conns.size(); }
+
+const asio::ip::tcp::endpoint& Http2Pool::endpoint() const { return state_->ep; }
+
+}  // namespace weft::upstream
