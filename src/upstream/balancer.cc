@@ -1,0 +1,73 @@
+#include "upstream/balancer.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace weft::upstream {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+Balancer::Balancer(asio::any_io_executor ex, BalancerOptions options, uint64_t seed)
+    : ex_(ex), options_(options), rng_(seed), readySignal_(ex) {
+  readySignal_.expires_at(asio::steady_timer::time_point::max());
+}
+
+void Balancer::setEndpoints(std::vector<EndpointState*> endpoints) {
+  endpoints_ = std::move(endpoints);
+  healthChanged();
+}
+
+void Balancer::healthChanged() {
+  ready_.clear();
+  for (size_t i = 0; i < endpoints_.size(); ++i)
+    if (endpoints_[i]->health() == EndpointHealth::kReady) ready_.push_back(i);
+  if (!ready_.empty()) {
+    failFast_ = false;
+    if (waiting_) {
+      readySignal_.cancel();  // wake every waiter; each re-checks
+      readySignal_.expires_at(asio::steady_timer::time_point::max());
+    }
+  }
+}
+
+Pick Balancer::pickReady(const EndpointState* avoid) {
+  auto now = EndpointState::Clock::now();
+  auto cost = [&](size_t k) { return endpoints_[ready_[k]]->cost(now); };
+  size_t chosen = ready_[pickTwoChoices(ready_.size(), rng_, cost)];
+  if (endpoints_[chosen] == avoid && ready_.size() > 1) {
+    // Deterministically take the cheapest other ready endpoint.
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < ready_.size(); ++k) {
+      if (endpoints_[ready_[k]] == avoid) continue;
+      if (best == SIZE_MAX || cost(k) < endpoints_[best]->cost(now)) best = ready_[k];
+    }
+    chosen = best;
+  }
+  return Pick{ProxyError::kNone, chosen};
+}
+
+asio::awaitable<Pick> Balancer::pick(const EndpointState* avoid) {
+  if (endpoints_.empty()) co_return Pick{ProxyError::kNoEndpoints, 0};
+  if (!ready_.empty()) co_return pickReady(avoid);
+  if (failFast_) co_return Pick{ProxyError::kFailFast, 0};
+  if (waiting_ >= options_.queueCapacity) co_return Pick{ProxyError::kLoadShed, 0};
+
+  ++waiting_;
+  asio::steady_timer deadline(ex_, options_.failfastTimeout);
+  while (ready_.empty() && !endpoints_.empty()) {
+    auto r = co_await (readySignal_.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                       deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (r.index() == 1) {
+      if (ready_.empty()) failFast_ = true;
+      break;
+    }
+  }
+  --waiting_;
+  if (endpoints_.empty()) co_return Pick{ProxyError::kNoEndpoints, 0};
+  if (ready_.empty()) co_return Pick{ProxyError::kFailFast, 0};
+  co_return pickReady(avoid);
+}
+
+}  // namespace weft::upstream

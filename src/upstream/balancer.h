@@ -1,0 +1,64 @@
+#pragma once
+// Picks an endpoint for each request: power of two choices over the ready
+// endpoints' peak-EWMA cost (DESIGN.md §6). With none ready a request waits in
+// a bounded queue for up to the failfast timeout; when that expires with
+// still none ready the balancer enters fail-fast — later requests fail at once
+// — and leaves it on the first endpoint that becomes ready. A full queue
+// sheds load. Worker thread only; pick() may suspend (only while nothing is
+// ready), the ready path allocates nothing.
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/proxy_error.h"
+#include "upstream/endpoint_state.h"
+#include "upstream/p2c.h"
+
+namespace weft::upstream {
+
+struct BalancerOptions {
+  std::chrono::milliseconds failfastTimeout{3000};
+  size_t queueCapacity = 10000;
+};
+
+struct Pick {
+  ProxyError error = ProxyError::kNone;  // kNoEndpoints, kFailFast, kLoadShed
+  size_t index = 0;                      // into the endpoint list given to setEndpoints
+};
+
+class Balancer {
+ public:
+  Balancer(boost::asio::any_io_executor ex, BalancerOptions options, uint64_t seed);
+
+  // The cluster's endpoints, in the cluster's order. Pointers stay valid until
+  // the next call. Call healthChanged() after any endpoint changes health.
+  void setEndpoints(std::vector<EndpointState*> endpoints);
+  void healthChanged();
+
+  // `avoid`: an endpoint to skip if another is ready (retry elsewhere).
+  boost::asio::awaitable<Pick> pick(const EndpointState* avoid = nullptr);
+
+  bool failingFast() const { return failFast_; }
+  size_t waiting() const { return waiting_; }
+  size_t readyCount() const { return ready_.size(); }
+  const BalancerOptions& options() const { return options_; }
+  void setOptions(const BalancerOptions& o) { options_ = o; }
+
+ private:
+  Pick pickReady(const EndpointState* avoid);
+
+  boost::asio::any_io_executor ex_;
+  BalancerOptions options_;
+  FastRandom rng_;
+  std::vector<EndpointState*> endpoints_;
+  std::vector<size_t> ready_;           // indices of ready endpoints
+  bool failFast_ = false;
+  size_t waiting_ = 0;
+  boost::asio::steady_timer readySignal_;  // cancelled to wake every waiter
+};
+
+}  // namespace weft::upstream
