@@ -1,0 +1,452 @@
+#include "http/session/http1_server.h"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "core/logging.h"
+#include "core/metrics.h"
+#include "http/codec/error_response.h"
+#include "http/codec/http1_parser.h"
+#include "http/codec/http1_serializer.h"
+#include "http/session/http1_io.h"
+#include "net/drain.h"
+
+namespace weft::http {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+using boost::asio::awaitable;
+using h1io::IoStatus;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kReadChunk = 16 * 1024;
+// Bytes of pipelined requests we read ahead while a response is pending.
+constexpr size_t kPipelineReadAhead = 64 * 1024;
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool acceptsTrailers(const RequestHead& req) {
+  for (const auto& f : req.headers) {
+    if (!iequals(f.name, "te")) continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      auto tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t' )) tok.remove_suffix(1);
+      if (iequals(tok.substr(0, tok.find(';')), "trailers")) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+class Http1ServerSession {
+ public:
+  Http1ServerSession(boost::asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
+                     const ServerOptions& options)
+      : socket_(std::move(socket)),
+        in_(std::move(prefix)),
+        handler_(handler),
+        options_(options),
+        parser_(options.maxHeaderListBytes),
+        readTimer_(socket_.get_executor()),
+        writeTimer_(socket_.get_executor()),
+        wake_(socket_.get_executor()) {}
+
+  awaitable<void> run() {
+    for (;;) {
+      auto head = co_await readHead();
+      if (head == HeadResult::kMalformed) {
+        co_await rejectMalformed(parser_.error());
+        break;
+      }
+      if (head != HeadResult::kHead) break;
+      if (!co_await serveOne()) break;
+      parser_.reset();
+    }
+    if (current_) current_->cancel(ProxyError::kDownstreamReset);
+    detachCurrent();
+    h1io::closeSocket(socket_);
+  }
+
+  void abort() {
+    if (current_) current_->cancel(ProxyError::kDownstreamReset);
+    detachCurrent();
+    h1io::closeSocket(socket_);
+  }
+
+ private:
+  enum class HeadResult { kHead, kClosed, kTimeout, kDrain, kMalformed };
+  enum class ReaderEnd { kPeerGone, kMalformed, kTimeout };
+  struct WriteEnd {
+    bool ok = true;
+    bool keepAlive = false;
+    bool tunnel = false;
+  };
+
+  bool draining() const { return options_.drain && options_.drain->draining(); }
+
+  // Reads until a request head is parsed. Before the first byte of a request
+  // the idle timeout (and drain) applies; after it, the header timeout.
+  awaitable<HeadResult> readHead() {
+    auto idleDeadline = Clock::now() + options_.idleTimeout;
+    std::optional<Clock::time_point> headDeadline;
+    for (;;) {
+      size_t consumed = 0;
+      auto ev = parser_.parse(in_, consumed);
+      in_.erase(0, consumed);
+      if (ev == Http1Event::kHead) co_return HeadResult::kHead;
+      if (ev == Http1Event::kError) co_return HeadResult::kMalformed;
+      if (!headDeadline && parser_.started()) headDeadline = Clock::now() + options_.headerTimeout;
+      auto deadline = headDeadline ? *headDeadline : idleDeadline;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) co_return HeadResult::kTimeout;
+      IoStatus st;
+      if (!headDeadline && options_.drain) {
+        if (options_.drain->draining()) co_return HeadResult::kDrain;
+        auto r = co_await (h1io::readSome(socket_, in_, readTimer_, left, kReadChunk) || options_.drain->wait());
+        if (r.index() == 1) co_return HeadResult::kDrain;
+        st = std::get<0>(r);
+      } else {
+        st = co_await h1io::readSome(socket_, in_, readTimer_, left, kReadChunk);
+      }
+      if (st == IoStatus::kTimeout) co_return HeadResult::kTimeout;
+      if (st != IoStatus::kOk) co_return HeadResult::kClosed;
+    }
+  }
+
+  // One request/response exchange. Returns whether the connection may serve
+  // another request.
+  awaitable<bool> serveOne() {
+    auto executor = co_await boost::asio::this_coro::executor;
+    auto ex = std::make_shared<Exchange>(executor);
+    current_ = ex;
+    ex->request = std::move(parser_.requestHead());
+    requestDone_ = parser_.done();
+    responseStarted_ = false;
+    continueWanted_ = false;
+    if (requestDone_ && !ex->request.upgrade) ex->requestBody.finish();
+    if (ex->request.expectContinue && !requestDone_) {
+      ex->requestBody.onFirstRead = [this] {
+        continueWanted_ = true;
+        wake_.notify();
+      };
+    }
+    boost::asio::co_spawn(executor, handler_.handle(ex), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& err) {
+        WEFT_LOG_ERROR("http1: exchange handler threw: {}", err.what());
+      } catch (...) {
+        WEFT_LOG_ERROR("http1: exchange handler threw");
+      }
+    });
+
+    auto r = co_await (pumpRequest(ex) || writeResponse(ex));
+    if (r.index() == 0) {
+      auto end = std::get<0>(r);
+      if (end == ReaderEnd::kMalformed) {
+        countRejected(parser_.error());
+        ex->cancel(ProxyError::kMalformedRequest);
+        detachCurrent();
+        // A named head: GCC 12 double-destroys temporaries in co_await expressions.
+        RequestHead unknown;
+        if (!responseStarted_) co_await writeError(ProxyError::kMalformedRequest, unknown, true);
+      } else {
+        ex->cancel(end == ReaderEnd::kTimeout ? ProxyError::kTimeout : ProxyError::kDownstreamReset);
+      }
+      co_return false;
+    }
+    auto w = std::get<1>(r);
+    if (!w.ok) co_return false;  // run() cancels current_
+    if (w.tunnel) {
+      co_await tunnel(ex);
+      co_return false;
+    }
+    if (!requestDone_) {
+      // Answered before the whole body arrived: the rest of the body is
+      // unread, so this connection cannot carry another request.
+      co_return false;
+    }
+    detachCurrent();
+    co_return w.keepAlive;
+  }
+
+  void detachCurrent() {
+    if (current_) current_->requestBody.onFirstRead = nullptr;
+    current_.reset();
+  }
+
+  // Streams the request body into the pipe, then keeps reading ahead
+  // (pipelined requests) so a client that disconnects is noticed. Returns
+  // only on a problem; the writer winning the `||` ends it otherwise.
+  awaitable<ReaderEnd> pumpRequest(std::shared_ptr<Exchange> ex) {
+    auto& pipe = ex->requestBody;
+    while (!requestDone_) {
+      size_t consumed = 0;
+      auto ev = parser_.parse(in_, consumed);
+      in_.erase(0, consumed);
+      if (!parser_.body().empty()) {
+        pipe.push(parser_.body());
+        parser_.body().clear();
+      }
+      if (ev == Http1Event::kError) co_return ReaderEnd::kMalformed;
+      if (ev == Http1Event::kDone) {
+        requestDone_ = true;
+        pipe.finish(std::move(parser_.trailers()));
+        break;
+      }
+      if (ev == Http1Event::kBody) continue;
+      // Back-pressure: read no more than the pipe can take below its high water.
+      co_await pipe.waitWritable();
+      size_t room = pipe.buffered() < pipe.highWater() ? pipe.highWater() - pipe.buffered() : 0;
+      size_t want = std::min(std::max<size_t>(room, 1), kReadChunk);
+      auto st = co_await h1io::readSome(socket_, in_, readTimer_, options_.idleTimeout, want);
+      if (st == IoStatus::kTimeout) co_return ReaderEnd::kTimeout;
+      if (st != IoStatus::kOk) co_return ReaderEnd::kPeerGone;
+    }
+    while (in_.size() < kPipelineReadAhead) {
+      auto st = co_await h1io::readSome(socket_, in_, readTimer_, std::nullopt, kReadChunk);
+      if (st != IoStatus::kOk) co_return ReaderEnd::kPeerGone;
+    }
+    co_await h1io::sleepForever();
+    co_return ReaderEnd::kPeerGone;
+  }
+
+  awaitable<WriteEnd> writeResponse(std::shared_ptr<Exchange> ex) {
+    // Wait for the response head, answering 100-continue when the handler
+    // first asks for the body.
+    for (;;) {
+      if (ex->hasResponse() || ex->error() != ProxyError::kNone || ex->cancelled()) break;
+      if (continueWanted_) {
+        continueWanted_ = false;
+        if (!requestDone_ && ex->requestBody.totalPushed() == 0) {
+          if (co_await h1io::writeAll(socket_, k100Continue, writeTimer_, options_.idleTimeout) != IoStatus::kOk)
+            co_return WriteEnd{false};
+        }
+        continue;
+      }
+      co_await (ex->waitResponse() || wake_.wait());
+    }
+    const RequestHead& req = ex->request;
+    if (!ex->hasResponse()) {
+      ProxyError err = ex->error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex->error();
+      if (err == ProxyError::kDownstreamReset) co_return WriteEnd{false};
+      bool close = !req.keepAlive || draining() || !requestDone_;
+      if (!co_await writeError(err, req, close)) co_return WriteEnd{false};
+      co_return WriteEnd{true, !close};
+    }
+
+    const ResponseHead& resp = ex->response;
+    bool tunnel = req.upgrade && resp.status == 101;
+    if (resp.status == 101 && !req.upgrade) {
+      // A switch nobody asked for cannot be relayed.
+      ex->responseBody.abandon();
+      if (!co_await writeError(ProxyError::kUpstreamProtocol, req, true)) co_return WriteEnd{false};
+      co_return WriteEnd{true, false};
+    }
+    BodyFraming framing = tunnel ? BodyFraming::kNone : responseFraming(resp, req.method, req.version);
+    bool keepAlive = !tunnel && req.keepAlive && resp.keepAlive && !draining() && requestDone_ &&
+                     framing != BodyFraming::kUntilClose;
+    ResponseHeadOptions ho;
+    ho.close = !keepAlive && !tunnel;
+    ho.http10KeepAlive = keepAlive && req.version == Version::kHttp10;
+    ho.headRequest = iequals(req.method, "HEAD");
+    if (tunnel) ho.upgradeProtocol = req.upgradeProtocol;
+    out_.clear();
+    appendResponseHead(out_, resp, framing, ho);
+    responseStarted_ = true;
+    if (co_await h1io::writeAll(socket_, std::string_view(out_), writeTimer_, options_.idleTimeout) != IoStatus::kOk)
+      co_return WriteEnd{false};
+    if (tunnel) co_return WriteEnd{true, false, true};
+
+    auto& body = ex->responseBody;
+    if (framing == BodyFraming::kNone) {
+      // HEAD / 204 / 304: nothing to relay; do not let the producer block.
+      if (!body.ended()) body.abandon();
+      co_return WriteEnd{true, keepAlive};
+    }
+    bool trailers = framing == BodyFraming::kChunked && acceptsTrailers(req);
+    uint64_t sent = 0;
+    for (;;) {
+      co_await body.waitReadable();
+      std::string_view data = body.data();
+      if (!data.empty()) {
+        if (framing == BodyFraming::kContentLength && sent + data.size() > resp.contentLength.value_or(0)) {
+          // More than the upstream announced: never forward past the
+          // declared length (the client would see a second message).
+          co_return WriteEnd{false};
+        }
+        IoStatus st;
+        if (framing == BodyFraming::kChunked) {
+          chunkHead_.clear();
+          appendChunkHeader(chunkHead_, data.size());
+          std::array<boost::asio::const_buffer, 3> bufs{boost::asio::buffer(chunkHead_),
+                                                        boost::asio::buffer(data.data(), data.size()),
+                                                        boost::asio::buffer(kCrlf.data(), kCrlf.size())};
+          st = co_await h1io::writeAll(socket_, bufs, writeTimer_, options_.idleTimeout);
+        } else {
+          st = co_await h1io::writeAll(socket_, data, writeTimer_, options_.idleTimeout);
+        }
+        if (st != IoStatus::kOk) co_return WriteEnd{false};
+        sent += data.size();
+        body.consume(data.size());
+        continue;
+      }
+      if (!body.ended()) continue;
+      // A body that failed after the head was sent: close without the
+      // terminal chunk so the client sees the failure.
+      if (body.failed()) co_return WriteEnd{false};
+      if (framing == BodyFraming::kChunked) {
+        out_.clear();
+        appendLastChunk(out_, trailers ? body.trailers() : HeaderList{});
+        if (co_await h1io::writeAll(socket_, std::string_view(out_), writeTimer_, options_.idleTimeout) !=
+            IoStatus::kOk)
+          co_return WriteEnd{false};
+      }
+      if (framing == BodyFraming::kContentLength && sent != resp.contentLength.value_or(0)) co_return WriteEnd{false};
+      co_return WriteEnd{true, keepAlive && framing != BodyFraming::kUntilClose};
+    }
+  }
+
+  // Writes a synthesized error response; counts it.
+  awaitable<bool> writeError(ProxyError err, const RequestHead& req, bool close) {
+    auto syn = makeErrorResponse(req, err);
+    threadCounter("weft_proxy_errors_total", "Responses the proxy synthesized, by cause",
+                  labels({labelPair("direction", options_.direction), labelPair("code", proxyErrorCode(err))}))
+        .inc();
+    BodyFraming framing = responseFraming(syn.head, req.method, req.version);
+    ResponseHeadOptions ho;
+    ho.close = close;
+    ho.http10KeepAlive = !close && req.version == Version::kHttp10;
+    ho.headRequest = iequals(req.method, "HEAD");
+    out_.clear();
+    appendResponseHead(out_, syn.head, framing, ho);
+    if (framing != BodyFraming::kNone) out_ += syn.body;
+    responseStarted_ = true;
+    co_return co_await h1io::writeAll(socket_, std::string_view(out_), writeTimer_, options_.idleTimeout) ==
+        IoStatus::kOk;
+  }
+
+  void countRejected(Http1Error e) {
+    threadCounter("weft_http_rejected_requests_total", "Requests rejected as malformed, by reason",
+                  labels({labelPair("direction", options_.direction), labelPair("reason", http1ErrorReason(e))}))
+        .inc();
+  }
+
+  awaitable<void> rejectMalformed(Http1Error e) {
+    countRejected(e);
+    WEFT_LOG_DEBUG("http1: rejecting malformed request: {}", http1ErrorReason(e));
+    RequestHead unknown;  // named: GCC 12 double-destroys temporaries in co_await expressions
+    if (!co_await writeError(ProxyError::kMalformedRequest, unknown, true)) co_return;
+    // Lingering close: half-close and drain briefly so the client reads the
+    // 400 instead of a reset caused by its unread bytes.
+    boost::system::error_code ignored;
+    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    auto until = Clock::now() + std::chrono::milliseconds(500);
+    for (size_t drained = 0; drained < 256 * 1024;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) break;
+      std::string scratch;
+      if (co_await h1io::readSome(socket_, scratch, readTimer_, left, kReadChunk) != IoStatus::kOk) break;
+      drained += scratch.size();
+    }
+  }
+
+  // Raw bytes both ways after a 101, until either side ends or the tunnel
+  // has been idle (both directions) for the idle timeout.
+  awaitable<void> tunnel(std::shared_ptr<Exchange> ex) {
+    lastActivity_ = Clock::now();
+    if (!in_.empty()) {
+      ex->requestBody.push(in_);
+      in_.clear();
+    }
+    co_await (tunnelClientToPipe(ex) || tunnelPipeToClient(ex) || tunnelIdleWatch());
+    ex->requestBody.finish();
+    ex->responseBody.abandon();
+    // The upstream side ends with us: cancel closes its socket.
+    ex->cancel(ProxyError::kDownstreamReset);
+    detachCurrent();
+  }
+
+  awaitable<void> tunnelClientToPipe(std::shared_ptr<Exchange> ex) {
+    auto& pipe = ex->requestBody;
+    std::string buf;
+    for (;;) {
+      if (!co_await pipe.waitWritable()) break;
+      buf.clear();
+      auto st = co_await h1io::readSome(socket_, buf, readTimer_, std::nullopt, kReadChunk);
+      if (st != IoStatus::kOk) {
+        // Half-close: let the upstream see EOF and finish its side.
+        pipe.finish();
+        co_await h1io::sleepForever();
+      }
+      lastActivity_ = Clock::now();
+      pipe.push(buf);
+    }
+  }
+
+  awaitable<void> tunnelPipeToClient(std::shared_ptr<Exchange> ex) {
+    auto& pipe = ex->responseBody;
+    for (;;) {
+      co_await pipe.waitReadable();
+      auto data = pipe.data();
+      if (!data.empty()) {
+        if (co_await h1io::writeAll(socket_, data, writeTimer_, options_.idleTimeout) != IoStatus::kOk) co_return;
+        lastActivity_ = Clock::now();
+        pipe.consume(data.size());
+        continue;
+      }
+      if (pipe.ended() || pipe.abandoned()) co_return;
+    }
+  }
+
+  awaitable<void> tunnelIdleWatch() {
+    boost::asio::steady_timer timer(socket_.get_executor());
+    for (;;) {
+      auto deadline = lastActivity_ + options_.idleTimeout;
+      if (Clock::now() >= deadline) co_return;
+      timer.expires_at(deadline);
+      co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+  }
+
+  boost::asio::ip::tcp::socket socket_;
+  std::string in_;  // received, not yet parsed
+  ExchangeHandler& handler_;
+  const ServerOptions& options_;
+  Http1RequestParser parser_;
+  boost::asio::steady_timer readTimer_;
+  boost::asio::steady_timer writeTimer_;
+  Notifier wake_;  // wakes the writer for 100-continue
+  std::shared_ptr<Exchange> current_;
+  std::string out_;
+  std::string chunkHead_;
+  bool requestDone_ = false;
+  bool responseStarted_ = false;
+  bool continueWanted_ = false;
+  Clock::time_point lastActivity_;
+};
+
+}  // namespace
+
+awaitable<void> serveHttp1(boost::asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
+                           const ServerOptions& options) {
+  Http1ServerSession session(std::move(socket), std::move(prefix), handler, options);
+  try {
+    co_await session.run();
+  } catch (const std::exception& e) {
+    // Cancellation of the whole session (worker shutdown) lands here.
+    WEFT_LOG_DEBUG("http1: session ended: {}", e.what());
+    session.abort();
+  }
+}
+
+}  // namespace weft::http
