@@ -1,0 +1,73 @@
+#pragma once
+// Keep-alive pool of HTTP/1.1 connections to one upstream endpoint, owned by
+// one worker (DESIGN.md §3, §6 "h1 pool").
+//
+// - Idle connections are reused most-recently-used first and closed after
+//   PoolOptions::idleTimeout, or as soon as the server closes them (a pooled
+//   connection the server closed never causes an error: a request that fails
+//   on a reused connection before any response byte returns kNotProcessed).
+// - `Connection: close` from the server, max_requests_per_connection, an
+//   early response (request body not fully sent) or any error mean the
+//   connection is never reused.
+// - Connects use net::connectWithDeadline (never binds a source port) and are
+//   counted in weft_connect_attempts_total{cluster,result,errno};
+//   weft_open_connections{direction="upstream",cluster} tracks open sockets.
+// - Upgrade requests get a dedicated fresh connection that becomes a raw
+//   tunnel after a 101 and is never pooled.
+//
+// Thread/lifetime: worker thread only. The pool must outlive every send() it
+// started (in-flight sends hold their connection, not the pool); idle-watch
+// coroutines may outlive the pool safely. send() suspends; drain(),
+// openConnections() and endpoint() do not.
+#include <memory>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "upstream/endpoint_pool.h"
+
+namespace weft {
+class Gauge;
+}
+
+namespace weft::upstream {
+
+class Http1Pool final : public EndpointPool {
+ public:
+  Http1Pool(boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint ep, PoolOptions options);
+  ~Http1Pool() override;
+  Http1Pool(const Http1Pool&) = delete;
+  Http1Pool& operator=(const Http1Pool&) = delete;
+
+  boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) override;
+  void drain() override;
+  size_t openConnections() const override;
+  const boost::asio::ip::tcp::endpoint& endpoint() const override { return ep_; }
+
+  size_t idleConnections() const;
+
+ private:
+  struct Connection;
+  struct Shared;
+  struct SendState;
+  struct ReadEnd;
+
+  std::shared_ptr<Connection> takeIdle();
+  void makeIdle(std::shared_ptr<Connection> conn);
+  void countConnect(const boost::system::error_code& ec);
+  boost::asio::awaitable<ReadEnd> exchangeOn(std::shared_ptr<Connection> conn, std::shared_ptr<http::Exchange> ex,
+                                             bool reused);
+  boost::asio::awaitable<void> sendBody(Connection& conn, http::Exchange& ex, SendState& state);
+  boost::asio::awaitable<ReadEnd> readResponse(Connection& conn, http::Exchange& ex, SendState& state);
+  boost::asio::awaitable<void> tunnel(Connection& conn, http::Exchange& ex);
+  static boost::asio::awaitable<void> idleWatch(std::shared_ptr<Connection> conn, uint64_t generation,
+                                                std::weak_ptr<Shared> shared, std::chrono::milliseconds timeout);
+
+  boost::asio::any_io_executor ex_;
+  boost::asio::ip::tcp::endpoint ep_;
+  PoolOptions options_;
+  std::shared_ptr<Shared> shared_;
+  bool draining_ = false;
+};
+
+}  // namespace weft::upstream
