@@ -28,7 +28,12 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
       socket_(std::move(socket)),
       writeReady_(executor_),
       timer_(executor_),
-      readBuf_(kReadChunk) {}
+      readBuf_(kReadChunk) {
+  // Frames are batched per turn already; Nagle would only add delayed-ACK
+  // stalls to small frames (WINDOW_UPDATE, HEADERS).
+  boost::system::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
 
 Http2Transport::~Http2Transport() = default;
 
