@@ -1,0 +1,150 @@
+#include "controller/xds_stream_state.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace weft::controller {
+
+std::optional<ResourceType> resourceTypeOf(std::string_view typeUrl) {
+  if (typeUrl == kClusterTypeUrl) return ResourceType::kCluster;
+  if (typeUrl == kEndpointTypeUrl) return ResourceType::kEndpoint;
+  return std::nullopt;
+}
+
+std::string_view typeUrlOf(ResourceType t) { return t == ResourceType::kCluster ? kClusterTypeUrl : kEndpointTypeUrl; }
+
+std::string_view shortTypeName(ResourceType t) { return t == ResourceType::kCluster ? "cds" : "eds"; }
+
+RequestKind XdsStreamState::onRequest(const XdsRequest& req) {
+  auto type = resourceTypeOf(req.typeUrl);
+  if (!type) return RequestKind::kUnknownType;
+  const int ti = static_cast<int>(*type);
+  RequestKind kind = RequestKind::kInitial;
+  if (!req.responseNonce.empty()) {
+    kind = req.hasError ? RequestKind::kNack : RequestKind::kAck;
+    // An ACK of an older response (one is already on its way) says nothing
+    // about the latest; its names are still the client's current ones.
+    if (kind == RequestKind::kAck && req.responseNonce == nonce_[ti]) acked_[ti] = req.versionInfo;
+  }
+
+  // Names are applied from every request: the client sends its whole current
+  // subscription each time, in order. Only names new to the stream are sent.
+  if (*type == ResourceType::kCluster) {
+    std::set<std::string> names(req.names.begin(), req.names.end());
+    bool wildcard = names.count("*") > 0 || (names.empty() && (!cdsSubscribed_ || cdsWildcard_));
+    names.erase("*");
+    std::vector<std::string> sorted(names.begin(), names.end());
+    if (!cdsSubscribed_ || wildcard != cdsWildcard_ || sorted != cdsNames_) cdsDirty_ = true;
+    cdsSubscribed_ = true;
+    cdsWildcard_ = wildcard;
+    cdsNames_ = std::move(sorted);
+  } else {
+    std::set<std::string> names(req.names.begin(), req.names.end());
+    for (auto it = eds_.begin(); it != eds_.end();) {
+      if (names.count(it->first)) {
+        ++it;
+        continue;
+      }
+      if (it->second.queued) edsDirty_.erase(std::find(edsDirty_.begin(), edsDirty_.end(), it->first));
+      it = eds_.erase(it);
+    }
+    for (const auto& n : names) {
+      auto [it, inserted] = eds_.try_emplace(n);
+      if (inserted) markEds(it->first, it->second);
+    }
+  }
+  return kind;
+}
+
+void XdsStreamState::onSnapshot(std::shared_ptr<const Snapshot> snap) {
+  snap_ = std::move(snap);
+  if (cdsSubscribed_) cdsDirty_ = true;  // next() compares signatures
+  for (auto& [name, e] : eds_) {
+    if (!e.queued && versionOf(name) != e.sentVersion) markEds(name, e);
+  }
+}
+
+std::string XdsStreamState::versionOf(const std::string& name) const {
+  auto* c = snap_->find(name);
+  return c ? (*c)->version : std::string(kAbsentVersion);
+}
+
+void XdsStreamState::markEds(const std::string& name, EdsEntry& e) {
+  e.queued = true;
+  edsDirty_.push_back(name);
+}
+
+std::string XdsStreamState::cdsSignature() const {
+  // The subscription and what it lists: changes when either does.
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char ch : s) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  if (cdsWildcard_) {
+    mix("*");
+    for (const auto& [name, c] : snap_->clusters) {
+      mix(name);
+      mix(c->version);
+    }
+  } else {
+    for (const auto& name : cdsNames_) {
+      mix(name);
+      mix(versionOf(name));
+    }
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::string XdsStreamState::newNonce() { return std::to_string(++nonceCounter_); }
+
+std::optional<XdsResponse> XdsStreamState::next() {
+  // CDS first: a client learns that a cluster exists before its endpoints.
+  if (cdsDirty_) {
+    cdsDirty_ = false;
+    auto sig = cdsSignature();
+    if (sig != cdsSentSignature_) {
+      cdsSentSignature_ = sig;
+      XdsResponse r{ResourceType::kCluster, sig, newNonce(), {}};
+      if (cdsWildcard_) {
+        for (const auto& [name, c] : snap_->clusters) r.resources.push_back({name, c});
+      } else {
+        for (const auto& name : cdsNames_) {
+          if (auto* c = snap_->find(name)) r.resources.push_back({name, *c});
+        }
+      }
+      nonce_[static_cast<int>(ResourceType::kCluster)] = r.nonce;
+      return r;
+    }
+  }
+  while (!edsDirty_.empty()) {
+    std::string name = std::move(edsDirty_.front());
+    edsDirty_.pop_front();
+    auto it = eds_.find(name);
+    if (it == eds_.end()) continue;
+    it->second.queued = false;
+    auto version = versionOf(name);
+    if (version == it->second.sentVersion) continue;  // changed and changed back meanwhile
+    it->second.sentVersion = version;
+    auto* c = snap_->find(name);
+    XdsResponse r{ResourceType::kEndpoint, version, newNonce(), {{name, c ? *c : nullptr}}};
+    nonce_[static_cast<int>(ResourceType::kEndpoint)] = r.nonce;
+    return r;
+  }
+  return std::nullopt;
+}
+
+size_t XdsStreamState::subscribedCount(ResourceType t) const {
+  return t == ResourceType::kCluster ? cdsNames_.size() : eds_.size();
+}
+
+const std::string& XdsStreamState::ackedVersion(ResourceType t) const { return acked_[static_cast<int>(t)]; }
+const std::string& XdsStreamState::lastNonce(ResourceType t) const { return nonce_[static_cast<int>(t)]; }
+
+}  // namespace weft::controller

@@ -1,0 +1,120 @@
+#pragma once
+// The per-stream state of the ADS server, free of gRPC and protobuf so it can
+// be tested directly (test/unit/controller/xds_stream_state_test.cc).
+//
+// Level-triggered, coalescing: the stream keeps, per type, the set of
+// subscribed names and the version last sent for each, plus the latest
+// Snapshot (shared, never copied). A new snapshot or a new subscription only
+// marks names dirty; next() builds ONE response from the latest state when the
+// transport can take it. However many snapshots arrive while a write is
+// outstanding, each resource is sent once, at its latest version. Memory is
+// bounded by the number of subscribed names, never by the number of updates.
+//
+// Responses (state of the world):
+//  - CDS: every response lists every subscribed cluster that exists (all
+//    clusters for a wildcard subscription); a subscribed name missing from it
+//    does not exist. Sent when that listing changes.
+//  - EDS: one response per changed cluster, version_info = the cluster's
+//    content version, so a proxy can report per-cluster versions that match
+//    the controller's. An unknown (or deleted) cluster is answered with an
+//    empty ClusterLoadAssignment, version "absent": the client drops its old
+//    set at once instead of keeping stale endpoints.
+// A request never causes a resend of something already sent: an ACK or NACK
+// with unchanged names changes nothing, so a NACKed version is never resent in
+// a loop; the next content change is sent as usual.
+//
+// Not thread-safe: the owner (one gRPC stream) serialises calls.
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/state_store.h"
+
+namespace weft::controller {
+
+inline constexpr std::string_view kClusterTypeUrl = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+inline constexpr std::string_view kEndpointTypeUrl = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+enum class ResourceType { kCluster, kEndpoint };
+std::optional<ResourceType> resourceTypeOf(std::string_view typeUrl);
+std::string_view typeUrlOf(ResourceType t);
+std::string_view shortTypeName(ResourceType t);  // "cds" | "eds" (metric label)
+
+struct XdsRequest {
+  std::string typeUrl;
+  std::vector<std::string> names;
+  std::string versionInfo;
+  std::string responseNonce;
+  bool hasError = false;  // error_detail set: a NACK
+  std::string errorMessage;
+};
+
+enum class RequestKind {
+  kInitial,      // no nonce: a first request (or a subscription on a new stream)
+  kAck,          // nonce, no error
+  kNack,         // nonce with error_detail
+  kUnknownType,  // a type this server does not serve (ignored)
+};
+
+struct ResourceRef {
+  std::string name;
+  std::shared_ptr<const ClusterState> state;  // null: absent
+};
+
+struct XdsResponse {
+  ResourceType type;
+  std::string versionInfo;
+  std::string nonce;
+  std::vector<ResourceRef> resources;
+};
+
+class XdsStreamState {
+ public:
+  XdsStreamState() = default;
+
+  RequestKind onRequest(const XdsRequest& req);
+  void onSnapshot(std::shared_ptr<const Snapshot> snap);
+  // The next response to write, or nullopt when everything sent is current.
+  // Records what it returns as sent.
+  std::optional<XdsResponse> next();
+  bool pending() const { return cdsDirty_ || !edsDirty_.empty(); }
+
+  size_t subscribedCount(ResourceType t) const;
+  // The version the client last ACKed for a type ("" before the first ACK).
+  const std::string& ackedVersion(ResourceType t) const;
+  const std::string& lastNonce(ResourceType t) const;
+
+ private:
+  struct EdsEntry {
+    std::string sentVersion;  // "" before the first send
+    bool queued = false;      // in edsDirty_
+  };
+  std::string versionOf(const std::string& name) const;
+  void markEds(const std::string& name, EdsEntry& e);
+  std::string cdsSignature() const;
+  std::string newNonce();
+
+  std::shared_ptr<const Snapshot> snap_ = std::make_shared<const Snapshot>();
+  uint64_t nonceCounter_ = 0;
+
+  // CDS
+  bool cdsSubscribed_ = false;  // any CDS request seen
+  bool cdsWildcard_ = false;
+  std::vector<std::string> cdsNames_;  // sorted, unique
+  std::string cdsSentSignature_;
+  bool cdsDirty_ = false;
+
+  // EDS
+  std::map<std::string, EdsEntry> eds_;
+  std::deque<std::string> edsDirty_;  // round robin over changed clusters
+
+  std::string acked_[2];
+  std::string nonce_[2];
+};
+
+}  // namespace weft::controller

@@ -1,0 +1,208 @@
+#include "controller/xds_stream_state.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+namespace weft::controller {
+namespace {
+
+// A snapshot where cluster `name` has `n` endpoints (ports base..base+n-1).
+SourceState withEndpoints(std::vector<std::pair<std::string, int>> clusters, int base = 1000) {
+  SourceState s;
+  for (auto& [name, n] : clusters) {
+    ServiceSpec svc;
+    svc.name = name;
+    for (int i = 0; i < n; ++i) svc.endpoints.push_back({fmt::format("127.0.0.1:{}", base + i), 1});
+    s.services.push_back(std::move(svc));
+  }
+  return s;
+}
+
+XdsRequest eds(std::vector<std::string> names, std::string nonce = "", std::string version = "") {
+  return XdsRequest{std::string(kEndpointTypeUrl), std::move(names), std::move(version), std::move(nonce), false, ""};
+}
+
+XdsRequest cds(std::vector<std::string> names, std::string nonce = "") {
+  return XdsRequest{std::string(kClusterTypeUrl), std::move(names), "", std::move(nonce), false, ""};
+}
+
+std::vector<XdsResponse> drain(XdsStreamState& s) {
+  std::vector<XdsResponse> out;
+  while (auto r = s.next()) {
+    out.push_back(std::move(*r));
+    if (out.size() > 1000) break;  // a loop would be a bug; keep the test bounded
+  }
+  return out;
+}
+
+TEST(XdsStreamState, SubscribingSendsEachClusterOnceWithItsVersion) {
+  XdsStreamState s;
+  auto snap = buildSnapshot(withEndpoints({{"a:80", 2}, {"b:80", 3}}), nullptr);
+  s.onSnapshot(snap);
+  EXPECT_EQ(s.onRequest(eds({"a:80", "b:80"})), RequestKind::kInitial);
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 2u);
+  std::map<std::string, XdsResponse> byName;
+  for (auto& r : out) {
+    ASSERT_EQ(r.type, ResourceType::kEndpoint);
+    ASSERT_EQ(r.resources.size(), 1u);
+    byName[r.resources[0].name] = r;
+  }
+  EXPECT_EQ(byName["a:80"].versionInfo, (*snap->find("a:80"))->version);
+  EXPECT_EQ(byName["a:80"].resources[0].state->endpoints.size(), 2u);
+  EXPECT_EQ(byName["b:80"].resources[0].state->endpoints.size(), 3u);
+  EXPECT_NE(out[0].nonce, out[1].nonce);
+}
+
+TEST(XdsStreamState, ManyUpdatesWhileBlockedBecomeOneSendOfTheLatest) {
+  XdsStreamState s;
+  std::shared_ptr<const Snapshot> snap = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}}), nullptr);
+  s.onSnapshot(snap);
+  s.onRequest(eds({"a:80", "b:80"}));
+  ASSERT_EQ(drain(s).size(), 2u);
+
+  // The transport is busy (the owner does not call next()) while 500 snapshots arrive.
+  for (int i = 2; i <= 501; ++i) {
+    auto source = withEndpoints({{"a:80", i}}, 2000 + i);
+    source.services.push_back(withEndpoints({{"b:80", 1}}).services[0]);
+    snap = buildSnapshot(source, snap.get());
+    s.onSnapshot(snap);
+  }
+  EXPECT_TRUE(s.pending());
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);  // b did not change; a is sent once
+  EXPECT_EQ(out[0].resources[0].name, "a:80");
+  EXPECT_EQ(out[0].versionInfo, (*snap->find("a:80"))->version);
+  EXPECT_EQ(out[0].resources[0].state->endpoints.size(), 501u);
+  EXPECT_FALSE(s.pending());
+}
+
+TEST(XdsStreamState, ChangedAndChangedBackIsNotSent) {
+  XdsStreamState s;
+  auto v1 = buildSnapshot(withEndpoints({{"a:80", 1}}), nullptr);
+  s.onSnapshot(v1);
+  s.onRequest(eds({"a:80"}));
+  ASSERT_EQ(drain(s).size(), 1u);
+  auto v2 = buildSnapshot(withEndpoints({{"a:80", 2}}), v1.get());
+  s.onSnapshot(v2);
+  auto v3 = buildSnapshot(withEndpoints({{"a:80", 1}}), v2.get());
+  s.onSnapshot(v3);
+  EXPECT_TRUE(drain(s).empty());
+}
+
+TEST(XdsStreamState, AckAndNackNeverCauseAResend) {
+  XdsStreamState s;
+  auto snap = buildSnapshot(withEndpoints({{"a:80", 1}}), nullptr);
+  s.onSnapshot(snap);
+  s.onRequest(eds({"a:80"}));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  XdsRequest nack = eds({"a:80"}, out[0].nonce, "");
+  nack.hasError = true;
+  nack.errorMessage = "rejected";
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(s.onRequest(nack), RequestKind::kNack);
+    EXPECT_TRUE(drain(s).empty());
+  }
+  EXPECT_EQ(s.onRequest(eds({"a:80"}, out[0].nonce, out[0].versionInfo)), RequestKind::kAck);
+  EXPECT_EQ(s.ackedVersion(ResourceType::kEndpoint), out[0].versionInfo);
+  EXPECT_TRUE(drain(s).empty());
+  // The next content change after a NACK is sent as usual.
+  s.onSnapshot(buildSnapshot(withEndpoints({{"a:80", 2}}), snap.get()));
+  EXPECT_EQ(drain(s).size(), 1u);
+}
+
+TEST(XdsStreamState, UnknownClusterIsAnsweredEmptyAndFilledWhenItAppears) {
+  XdsStreamState s;
+  auto v1 = buildSnapshot(withEndpoints({{"a:80", 1}}), nullptr);
+  s.onSnapshot(v1);
+  s.onRequest(eds({"nope:80"}));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].versionInfo, kAbsentVersion);
+  EXPECT_EQ(out[0].resources[0].name, "nope:80");
+  EXPECT_EQ(out[0].resources[0].state, nullptr);
+  auto v2 = buildSnapshot(withEndpoints({{"a:80", 1}, {"nope:80", 2}}), v1.get());
+  s.onSnapshot(v2);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_NE(out[0].resources[0].state, nullptr);
+  EXPECT_EQ(out[0].resources[0].state->endpoints.size(), 2u);
+  // Deleted again: the client is told at once (empty), never left with the old set.
+  s.onSnapshot(buildSnapshot(withEndpoints({{"a:80", 1}}), v2.get()));
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].resources[0].state, nullptr);
+}
+
+TEST(XdsStreamState, UnsubscribedClustersAreForgotten) {
+  XdsStreamState s;
+  auto v1 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}}), nullptr);
+  s.onSnapshot(v1);
+  s.onRequest(eds({"a:80", "b:80"}));
+  s.onRequest(eds({"a:80"}));  // b dropped before anything was sent
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].resources[0].name, "a:80");
+  EXPECT_EQ(s.subscribedCount(ResourceType::kEndpoint), 1u);
+  s.onSnapshot(buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 5}}), v1.get()));
+  EXPECT_TRUE(drain(s).empty());
+  // Re-subscribing sends the current state again (a new subscription).
+  s.onRequest(eds({"a:80", "b:80"}, out[0].nonce));
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].resources[0].name, "b:80");
+}
+
+TEST(XdsStreamState, CdsListsExistingSubscribedClustersAndAnswersUnknownOnes) {
+  XdsStreamState s;
+  auto v1 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}}), nullptr);
+  s.onSnapshot(v1);
+  s.onRequest(cds({"a:80", "zzz:80"}));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, ResourceType::kCluster);
+  ASSERT_EQ(out[0].resources.size(), 1u);  // zzz does not exist: absent from the response
+  EXPECT_EQ(out[0].resources[0].name, "a:80");
+  // An endpoint-only change of an unsubscribed cluster sends nothing.
+  auto v2 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 3}}), v1.get());
+  s.onSnapshot(v2);
+  EXPECT_TRUE(drain(s).empty());
+  // zzz appears: one response listing both.
+  auto v3 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 3}, {"zzz:80", 1}}), v2.get());
+  s.onSnapshot(v3);
+  out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].resources.size(), 2u);
+}
+
+TEST(XdsStreamState, CdsWildcardListsEverything) {
+  XdsStreamState s;
+  s.onSnapshot(buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}}), nullptr));
+  s.onRequest(cds({}));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].resources.size(), 2u);
+}
+
+TEST(XdsStreamState, CdsIsSentBeforeEds) {
+  XdsStreamState s;
+  s.onSnapshot(buildSnapshot(withEndpoints({{"a:80", 1}}), nullptr));
+  s.onRequest(eds({"a:80"}));
+  s.onRequest(cds({"a:80"}));
+  auto out = drain(s);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].type, ResourceType::kCluster);
+  EXPECT_EQ(out[1].type, ResourceType::kEndpoint);
+}
+
+TEST(XdsStreamState, UnknownTypeIsIgnored) {
+  XdsStreamState s;
+  XdsRequest r{"type.googleapis.com/envoy.config.listener.v3.Listener", {"x"}, "", "", false, ""};
+  EXPECT_EQ(s.onRequest(r), RequestKind::kUnknownType);
+  EXPECT_FALSE(s.next());
+}
+
+}  // namespace
+}  // namespace weft::controller
