@@ -70,7 +70,7 @@ class Parser {
   ClusterConfig cluster(const YAML::Node& n, const std::string& key) const {
     onlyKeys(n, key,
              {"name", "protocol", "endpoints", "max_requests_per_connection", "connect_timeout", "request_timeout",
-              "idle_timeout", "max_concurrent_streams"});
+              "idle_timeout", "max_concurrent_streams", "failfast_timeout", "queue_capacity"});
     ClusterConfig c;
     if (!n["name"] || !n["name"].IsScalar()) fail(join(key, "name"), "is required");
     c.name = model::normalizeAuthority(n["name"].as<std::string>());
@@ -102,6 +102,9 @@ class Parser {
     if (auto d = n["idle_timeout"]) c.idleTimeout = duration(d, join(key, "idle_timeout"));
     if (auto m = n["max_concurrent_streams"])
       c.maxConcurrentStreams = static_cast<uint32_t>(number(m, join(key, "max_concurrent_streams"), 1, 1u << 31));
+    if (auto d = n["failfast_timeout"]) c.failfastTimeout = duration(d, join(key, "failfast_timeout"));
+    if (auto q = n["queue_capacity"])
+      c.queueCapacity = static_cast<uint32_t>(number(q, join(key, "queue_capacity"), 1, 10'000'000));
     return c;
   }
 

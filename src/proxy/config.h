@@ -26,6 +26,8 @@ struct ClusterConfig {
   milliseconds requestTimeout{0};        // 0: none (grpc-timeout still applies)
   milliseconds idleTimeout{3000};        // HTTP/1 pooled connection idle timeout
   uint32_t maxConcurrentStreams = 1000;  // per upstream HTTP/2 connection we open
+  milliseconds failfastTimeout{3000};    // no ready endpoint for this long -> fail fast
+  uint32_t queueCapacity = 10000;        // requests waiting for a ready endpoint -> load shed beyond
 };
 
 struct ProxyConfig {

@@ -18,6 +18,10 @@ constexpr size_t kReplayBufferBytes = 64 * 1024;
 constexpr int kMaxConnectAttempts = 3;
 constexpr std::string_view kInboundCluster = "inbound";
 
+upstream::BalancerOptions balancerOptions(const ClusterConfig& c) {
+  return upstream::BalancerOptions{c.failfastTimeout, c.queueCapacity};
+}
+
 upstream::PoolOptions poolOptions(const ClusterConfig& c) {
   upstream::PoolOptions o;
   o.cluster = c.name;
@@ -43,8 +47,9 @@ bool isConnectError(ProxyError e) { return e == ProxyError::kConnectFailed || e 
 
 }  // namespace
 
-Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction)
-    : ex_(std::move(ex)), direction_(direction) {
+Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction,
+                     size_t workerIndex)
+    : ex_(std::move(ex)), direction_(direction), workerIndex_(workerIndex) {
   applyConfig(config);
 }
 
@@ -52,9 +57,9 @@ Forwarder::~Forwarder() = default;
 
 Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
   auto& e = clusters_[c.name];
-  e.config = c;
   if (!e.cluster) {
-    e.cluster = std::make_unique<upstream::Cluster>(ex_, c.name, poolOptions(c));
+    e.cluster = std::make_unique<upstream::Cluster>(ex_, c.name, poolOptions(c), balancerOptions(c),
+                                                    upstream::EndpointPolicy{}, workerIndex_);
     auto& reg = MetricsRegistry::global();
     auto base = labels({labelPair("direction", directionName()), labelPair("cluster", c.name)});
     e.requests = &reg.counter("weft_requests_total", "Requests received, by cluster", base);
@@ -65,11 +70,18 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
       e.byStatusClass[i] = &reg.counter("weft_responses_total", "Responses sent, by cluster and status class",
                                         labels({base, labelPair("status_class", kClasses[i])}));
   }
+  e.cluster->setBalancerOptions(balancerOptions(c));
+  if (e.version.empty() || e.config.endpoints != c.endpoints || e.cluster->size() != c.endpoints.size()) {
+    e.version = fmt::format("config-{}", generation_);
+    e.appliedAt = std::chrono::steady_clock::now();
+  }
+  e.config = c;
   e.cluster->setEndpoints(c.endpoints);
   return e;
 }
 
 void Forwarder::applyConfig(const ProxyConfig& config) {
+  ++generation_;
   if (direction_ == Direction::kInbound) {
     ClusterConfig app;
     app.name = std::string(kInboundCluster);
@@ -131,21 +143,36 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
 
 boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange) {
   auto protocol = protocolFor(entry.config, exchange->request);
+  auto& cluster = *entry.cluster;
   exchange->requestBody.retainForReplay(kReplayBufferBytes);
   bool retriedNotProcessed = false;
   int connectAttempts = 0;
   bool fresh = false;
-  upstream::EndpointPool* pool = nullptr;
-  const upstream::EndpointPool* avoid = nullptr;
+  upstream::ClusterPick pick;
+  const upstream::EndpointState* avoid = nullptr;
 
   while (!exchange->cancelled()) {
-    if (!pool) pool = entry.cluster->pick(protocol, avoid);
-    if (!pool) {
-      exchange->failBeforeResponse(ProxyError::kNoEndpoints);
-      co_return;
+    if (!pick.pool) {
+      pick = co_await cluster.pick(protocol, avoid);
+      if (pick.error != ProxyError::kNone) {
+        exchange->failBeforeResponse(pick.error);
+        break;
+      }
+      if (exchange->cancelled()) break;
     }
-    exchange->endpoint = fmt::format("{}:{}", pool->endpoint().address().to_string(), pool->endpoint().port());
-    auto result = co_await pool->send(exchange, fresh);
+    exchange->endpoint = pick.state->address();
+    auto sentAt = std::chrono::steady_clock::now();
+    cluster.requestStarted(*pick.state);
+    auto result = co_await pick.pool->send(exchange, fresh);
+    // Latency sample for peak-EWMA: time to the response head, the part the
+    // endpoint controls (a long stream's body is the client's business).
+    auto rtt = exchange->hasResponse() ? exchange->responseHeadAt - sentAt : std::chrono::nanoseconds(0);
+    bool failed = result.outcome == SendOutcome::kFailed ||
+                  (exchange->hasResponse() && exchange->response.status >= 500) || exchange->responseBody.failed();
+    std::string_view why = result.outcome == SendOutcome::kFailed ? proxyErrorCode(result.error)
+                           : exchange->responseBody.failed()      ? proxyErrorCode(exchange->responseBody.error())
+                                                                  : std::string_view("http-5xx");
+    cluster.requestEnded(*pick.state, failed, why, rtt);
     if (result.outcome == SendOutcome::kOk) break;
 
     const char* reason = nullptr;
@@ -156,9 +183,9 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
       fresh = true;
       reason = "not-processed";
     } else if (result.outcome == SendOutcome::kFailed && isConnectError(result.error) &&
-               ++connectAttempts < kMaxConnectAttempts && entry.cluster->size() > 1) {
-      avoid = pool;
-      pool = nullptr;
+               ++connectAttempts < kMaxConnectAttempts && cluster.size() > 1) {
+      avoid = pick.state;
+      pick = {};
       fresh = false;
       reason = "connect-failed";
     }
@@ -174,6 +201,17 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
         .inc();
   }
   exchange->requestBody.stopRetaining();
+}
+
+void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) const {
+  for (const auto& [name, e] : clusters_)
+    if (only.empty() || only == name) {
+      auto age = std::chrono::duration<double>(std::chrono::steady_clock::now() - e.appliedAt).count();
+      // Splice the set's version and age into the cluster's own JSON object.
+      auto json = e.cluster->debugJson();
+      out.push_back(fmt::format("{{\"direction\":\"{}\",\"worker\":{},\"version\":\"{}\",\"age_seconds\":{:.3f},{}",
+                                directionName(), workerIndex_, e.version, age, json.substr(1)));
+    }
 }
 
 void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {

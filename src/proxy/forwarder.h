@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/metrics.h"
 #include "http/session/exchange.h"
@@ -21,13 +22,16 @@ class Forwarder final : public http::ExchangeHandler {
  public:
   // Outbound: one cluster per configured cluster, matched by authority.
   // Inbound: every request goes to the app address.
-  Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction);
+  Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction, size_t workerIndex);
   ~Forwarder() override;
 
   boost::asio::awaitable<void> handle(std::shared_ptr<http::Exchange> exchange) override;
 
   // Applies a new config's clusters (endpoints and settings). Worker thread.
   void applyConfig(const ProxyConfig& config);
+
+  // JSON array elements for /debug/endpoints (worker thread); `only` filters by name.
+  void debugJson(std::string_view only, std::vector<std::string>& out) const;
 
   std::string_view directionName() const { return direction_ == Direction::kOutbound ? "outbound" : "inbound"; }
 
@@ -38,6 +42,8 @@ class Forwarder final : public http::ExchangeHandler {
     Counter* requests = nullptr;
     Histogram* latency = nullptr;
     std::array<Counter*, 6> byStatusClass{};  // index status/100; 0 = no status
+    std::string version;                      // of the endpoint set applied
+    std::chrono::steady_clock::time_point appliedAt;
   };
 
   ClusterEntry* route(const http::RequestHead& request);
@@ -47,7 +53,9 @@ class Forwarder final : public http::ExchangeHandler {
 
   boost::asio::any_io_executor ex_;
   Direction direction_;
+  size_t workerIndex_;
   std::map<std::string, ClusterEntry, std::less<>> clusters_;
+  uint64_t generation_ = 0;  // config applications, for static clusters' version
 };
 
 }  // namespace weft::proxy

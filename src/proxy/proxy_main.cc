@@ -27,6 +27,25 @@ tcp::endpoint listenOnAll(std::vector<std::unique_ptr<WorkerProxy>>& workers, Di
   return ep;
 }
 
+// /debug/endpoints: every worker's view (each worker balances on its own),
+// gathered on the workers' threads. Empty for an unknown cluster (404).
+std::string endpointsJson(std::vector<std::unique_ptr<WorkerProxy>>& workers, std::string_view cluster) {
+  std::vector<std::future<std::vector<std::string>>> futures;
+  for (auto& w : workers) futures.push_back(w->debugEndpoints(std::string(cluster)));
+  std::string body = "{\"clusters\":[";
+  bool first = true;
+  for (auto& f : futures) {
+    if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) continue;  // a stuck worker is left out
+    for (auto& entry : f.get()) {
+      if (!first) body += ',';
+      body += entry;
+      first = false;
+    }
+  }
+  if (first && !cluster.empty()) return "";
+  return body + "]}";
+}
+
 }  // namespace
 
 int runProxy(ProxyConfig config) {
@@ -79,6 +98,7 @@ int runProxy(ProxyConfig config) {
     admin::AdminHooks hooks;
     hooks.ready = [&] { return ready.load(); };
     hooks.shutdown = [&] { asio::post(mainCtx, shutdown); };
+    hooks.endpointsJson = [&](std::string_view cluster) { return endpointsJson(workers, cluster); };
     adminServer = std::make_unique<admin::AdminServer>(mainCtx, *net::parseEndpoint(config.admin), hooks);
     summary += " admin=" + net::formatEndpoint(adminServer->localEndpoint());
     WEFT_LOG_INFO("weft proxy listening:{} workers={}", summary, config.workers);

@@ -61,8 +61,8 @@ WorkerProxy::WorkerProxy(net::Worker& worker, const ProxyConfig& config)
       drain_(worker.executor()),
       outboundOptions_(serverOptions(config, "outbound", &drain_)),
       inboundOptions_(serverOptions(config, "inbound", &drain_)),
-      outbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kOutbound)),
-      inbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kInbound)) {}
+      outbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kOutbound, worker.index())),
+      inbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kInbound, worker.index())) {}
 
 WorkerProxy::~WorkerProxy() = default;
 
@@ -95,6 +95,18 @@ void WorkerProxy::applyConfig(std::shared_ptr<const ProxyConfig> config) {
     outbound_->applyConfig(*config);
     inbound_->applyConfig(*config);
   });
+}
+
+std::future<std::vector<std::string>> WorkerProxy::debugEndpoints(std::string cluster) {
+  auto promise = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto future = promise->get_future();
+  asio::post(worker_.context(), [this, promise, cluster = std::move(cluster)] {
+    std::vector<std::string> out;
+    outbound_->debugJson(cluster, out);
+    if (config_.inbound) inbound_->debugJson(cluster, out);
+    promise->set_value(std::move(out));
+  });
+  return future;
 }
 
 asio::awaitable<void> WorkerProxy::acceptLoop(Listener& listener) {

@@ -5,6 +5,7 @@
 // worker starts; afterwards touched only on the worker's thread, except for
 // activeConnections(), which any thread may read.
 #include <atomic>
+#include <future>
 #include <memory>
 #include <optional>
 
@@ -32,6 +33,9 @@ class WorkerProxy {
   void beginDrain();
   // Applies a new config to the forwarders (posts to the worker).
   void applyConfig(std::shared_ptr<const ProxyConfig> config);
+
+  // Collects /debug/endpoints entries on the worker's thread.
+  std::future<std::vector<std::string>> debugEndpoints(std::string cluster);
 
   size_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
 

@@ -1,74 +1,232 @@
 #include "upstream/cluster.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <fmt/format.h>
+
 #include "core/logging.h"
 #include "net/address.h"
+#include "net/connect.h"
 #include "upstream/http1_pool.h"
 #include "upstream/http2_pool.h"
 
 namespace weft::upstream {
 
-Cluster::Cluster(boost::asio::any_io_executor ex, std::string name, PoolOptions options)
-    : ex_(std::move(ex)), name_(std::move(name)), options_(std::move(options)) {
+namespace asio = boost::asio;
+
+namespace {
+std::string errnoName(int e) {
+  if (e == 0) return "ok";
+  if (e == ETIMEDOUT) return "ETIMEDOUT";
+  return fmt::format("errno {}", e);
+}
+}  // namespace
+
+Cluster::Cluster(asio::any_io_executor ex, std::string name, PoolOptions options, BalancerOptions balancer,
+                 EndpointPolicy policy, size_t workerIndex)
+    : ex_(ex),
+      name_(std::move(name)),
+      options_(std::move(options)),
+      policy_(policy),
+      balancer_(ex, balancer, 0x5eed0000u + workerIndex * 7919 + std::hash<std::string>{}(name_)),
+      rng_(0xfeedu + workerIndex * 104729 + std::hash<std::string>{}(name_)) {
   options_.cluster = name_;
+  auto& reg = MetricsRegistry::global();
+  for (auto h : {EndpointHealth::kPending, EndpointHealth::kReady, EndpointHealth::kFailed})
+    healthGauges_[static_cast<size_t>(h)] =
+        &reg.gauge("weft_balancer_endpoints", "Endpoints of a cluster by state, per worker",
+                   labels({labelPair("cluster", name_), labelPair("state", healthName(h)),
+                           labelPair("worker", std::to_string(workerIndex))}));
 }
 
-Cluster::~Cluster() = default;
+Cluster::~Cluster() {
+  for (auto& s : slots_) {
+    *s->alive = false;
+    healthGauges_[static_cast<size_t>(s->state->health())]->add(-1);
+  }
+}
 
 void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
   std::vector<std::unique_ptr<Slot>> next;
-  std::vector<uint32_t> weights;
+  std::vector<Slot*> fresh;
   for (const auto& spec : endpoints) {
     auto addr = net::parseEndpoint(spec.address);
     if (!addr) {
       WEFT_LOG_WARN("cluster {}: ignoring endpoint with bad address '{}'", name_, spec.address);
       continue;
     }
+    bool duplicate = false;
+    for (auto& n : next) duplicate |= n->address == *addr;
+    if (duplicate) continue;
     std::unique_ptr<Slot> slot;
     for (auto& old : slots_)
       if (old && old->address == *addr) slot = std::move(old);
     if (!slot) {
       slot = std::make_unique<Slot>();
       slot->address = *addr;
+      slot->state = std::make_unique<EndpointState>(spec.address, spec.weight, policy_, EndpointState::Clock::now());
+      slot->probeTimer = std::make_unique<asio::steady_timer>(ex_);
+      slot->alive = std::make_shared<bool>(true);
+      healthGauges_[static_cast<size_t>(EndpointHealth::kPending)]->add(1);
+      fresh.push_back(slot.get());
     }
     slot->spec = spec;
-    weights.push_back(spec.weight);
+    slot->state->setWeight(spec.weight);
     next.push_back(std::move(slot));
   }
   for (auto& removed : slots_) {
     if (!removed) continue;
+    // Stop dialing at once: cancel the probe and mark the slot dead so any
+    // connect already under way is ignored when it completes.
+    *removed->alive = false;
+    removed->probeTimer->cancel();
+    healthGauges_[static_cast<size_t>(removed->state->health())]->add(-1);
     for (auto* pool : {&removed->http1, &removed->http2}) {
       if (!*pool) continue;
       (*pool)->drain();
       draining_.push_back(std::move(*pool));
     }
   }
-  // Forget drained pools whose connections are all gone.
   std::erase_if(draining_, [](const auto& p) { return p->openConnections() == 0; });
   slots_ = std::move(next);
-  balancer_.reset(weights);
+  std::vector<EndpointState*> states;
+  for (auto& s : slots_) states.push_back(s->state.get());
+  balancer_.setEndpoints(std::move(states));
+  for (Slot* s : fresh) scheduleProbe(*s, std::chrono::milliseconds(0));
 }
 
 EndpointPool& Cluster::poolFor(Slot& slot, PoolProtocol protocol) {
   auto& pool = protocol == PoolProtocol::kHttp2 ? slot.http2 : slot.http1;
   if (!pool) {
+    PoolOptions o = options_;
+    Slot* s = &slot;
+    o.onConnect = [this, s, alive = slot.alive](int err) {
+      if (*alive) onConnectResult(*s, err);
+    };
     if (protocol == PoolProtocol::kHttp2)
-      pool = std::make_unique<Http2Pool>(ex_, slot.address, options_);
+      pool = std::make_unique<Http2Pool>(ex_, slot.address, std::move(o));
     else
-      pool = std::make_unique<Http1Pool>(ex_, slot.address, options_);
+      pool = std::make_unique<Http1Pool>(ex_, slot.address, std::move(o));
   }
   return *pool;
 }
 
-EndpointPool* Cluster::pick(PoolProtocol protocol, const EndpointPool* avoid) {
-  if (slots_.empty()) return nullptr;
-  // At most size() picks: with one bad endpoint among several, the weighted
-  // order reaches another one well within that.
-  for (size_t attempt = 0; attempt < slots_.size(); ++attempt) {
-    Slot& slot = *slots_[balancer_.pick()];
-    EndpointPool& pool = poolFor(slot, protocol);
-    if (&pool != avoid || slots_.size() == 1) return &pool;
+void Cluster::setHealth(Slot& slot, EndpointHealth before) {
+  auto after = slot.state->health();
+  if (before == after) return;
+  healthGauges_[static_cast<size_t>(before)]->add(-1);
+  healthGauges_[static_cast<size_t>(after)]->add(1);
+  balancer_.healthChanged();
+}
+
+void Cluster::onConnectResult(Slot& slot, int err) {
+  auto before = slot.state->health();
+  if (err == 0) {
+    slot.state->connectSucceeded();
+    setHealth(slot, before);
+    return;
   }
-  return &poolFor(*slots_[balancer_.pick()], protocol);
+  auto delay = slot.state->connectFailed(errnoName(err), jitter());
+  setHealth(slot, before);
+  scheduleProbe(slot, delay);
+}
+
+void Cluster::scheduleProbe(Slot& slot, std::chrono::milliseconds delay) {
+  if (slot.probing) return;  // one probe schedule per endpoint, whatever the number of failures
+  slot.probing = true;
+  slot.probeTimer->expires_after(delay);
+  slot.probeTimer->async_wait([this, s = &slot, alive = slot.alive](boost::system::error_code ec) {
+    if (!*alive) return;
+    s->probing = false;
+    if (ec) return;
+    asio::co_spawn(ex_, probe(s, alive), asio::detached);
+  });
+}
+
+asio::awaitable<void> Cluster::probe(Slot* slot, std::shared_ptr<bool> alive) {
+  auto before = slot->state->health();
+  slot->state->probeStarted();
+  setHealth(*slot, before);
+  // A plain TCP connect decides readiness for every protocol; pools then
+  // connect on demand while the endpoint is ready.
+  auto result = co_await net::connectWithDeadline(slot->address, options_.connectTimeout);
+  bool ok = !result.error;
+  int err = ok ? 0 : (result.error == asio::error::timed_out ? ETIMEDOUT : result.error.value());
+  threadCounter("weft_connect_attempts_total", "Upstream connect attempts, by result and errno",
+                labels({labelPair("cluster", name_), labelPair("result", ok ? "ok" : (err == ETIMEDOUT ? "timeout" : "error")),
+                        labelPair("errno", ok ? "" : errnoName(err)), labelPair("kind", "probe")}))
+      .inc();
+  if (!*alive) co_return;  // removed while connecting: nothing more to do
+  onConnectResult(*slot, err);
+}
+
+asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const EndpointState* avoid) {
+  auto p = co_await balancer_.pick(avoid);
+  if (p.error != ProxyError::kNone) co_return ClusterPick{p.error, nullptr, nullptr};
+  Slot& slot = *slots_[p.index];
+  co_return ClusterPick{ProxyError::kNone, &poolFor(slot, protocol), slot.state.get()};
+}
+
+void Cluster::requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt) {
+  state.load().requestEnded();
+  if (rtt.count() > 0) state.load().observe(rtt, EndpointState::Clock::now());
+  if (!failed) {
+    state.requestSucceeded();
+    return;
+  }
+  Slot* slot = nullptr;
+  for (auto& s : slots_)
+    if (s->state.get() == &state) slot = s.get();
+  if (!slot) return;  // removed meanwhile
+  auto before = state.health();
+  // Never eject the last ready endpoint: a degraded endpoint beats none.
+  bool mayEject = balancer_.readyCount() > 1;
+  auto penalty = state.requestFailed(error, mayEject, jitter());
+  if (penalty.count() > 0) {
+    WEFT_LOG_WARN("cluster {}: ejecting {} for {} ms after consecutive failures ({})", name_, state.address(),
+                  penalty.count(), error);
+    threadCounter("weft_endpoint_ejections_total", "Endpoints ejected by failure accrual", labelPair("cluster", name_))
+        .inc();
+    setHealth(*slot, before);
+    scheduleProbe(*slot, penalty);
+  }
+}
+
+size_t Cluster::count(EndpointHealth h) const {
+  size_t n = 0;
+  for (auto& s : slots_) n += s->state->health() == h;
+  return n;
+}
+
+std::string Cluster::debugJson() const {
+  boost::json::array eps;
+  auto now = EndpointState::Clock::now();
+  for (auto& s : slots_) {
+    const auto& st = *s->state;
+    boost::json::object o;
+    o["address"] = st.address();
+    o["state"] = std::string(healthName(st.health()));
+    o["weight"] = st.weight();
+    o["ewma_ms"] = st.load().estimateNanos(now) / 1e6;
+    o["in_flight"] = st.load().inFlight();
+    o["consecutive_failures"] = st.consecutiveFailures();
+    o["connect_failures"] = st.connectFailures();
+    o["last_error"] = st.lastError();
+    size_t conns = (s->http1 ? s->http1->openConnections() : 0) + (s->http2 ? s->http2->openConnections() : 0);
+    o["open_connections"] = conns;
+    eps.push_back(std::move(o));
+  }
+  boost::json::object c;
+  c["name"] = name_;
+  c["pending"] = count(EndpointHealth::kPending);
+  c["ready"] = count(EndpointHealth::kReady);
+  c["failed"] = count(EndpointHealth::kFailed);
+  c["failing_fast"] = balancer_.failingFast();
+  c["waiting_requests"] = balancer_.waiting();
+  c["endpoints"] = std::move(eps);
+  return boost::json::serialize(c);
 }
 
 }  // namespace weft::upstream

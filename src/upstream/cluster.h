@@ -1,58 +1,100 @@
 #pragma once
-// One logical service as seen by one worker: its endpoints, their connection
-// pools (one HTTP/1 keep-alive pool and/or one HTTP/2 pool per endpoint,
-// created on first use), and the balancer that picks among them. Owned by the
-// worker and touched only on its thread (DESIGN.md §3).
+// One logical service as seen by one worker (DESIGN.md §3, §6): its endpoints
+// with their lifecycle state (pending → ready → failed → pending, probed on a
+// backoff schedule), their connection pools (an HTTP/1 keep-alive pool and/or
+// an HTTP/2 pool per endpoint, created on first use), and the P2C balancer.
+//
+// Connects are per endpoint, never per request: a failed endpoint is not
+// picked, so requests cannot make it dial; only its probe, when the backoff
+// elapses, does (incident 003). A removed endpoint's probe stops at once and
+// its pools drain. Invariant, exported per worker as
+// weft_balancer_endpoints{cluster,state,worker}: pending + ready + failed ==
+// size of the current endpoint set.
+//
+// Owned by a worker and touched only on its thread.
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include "core/metrics.h"
 #include "model/endpoint.h"
+#include "upstream/balancer.h"
 #include "upstream/endpoint_pool.h"
-#include "upstream/weighted_round_robin.h"
+#include "upstream/endpoint_state.h"
 
 namespace weft::upstream {
 
 enum class PoolProtocol { kHttp1, kHttp2 };
 
+struct ClusterPick {
+  ProxyError error = ProxyError::kNone;
+  EndpointPool* pool = nullptr;
+  EndpointState* state = nullptr;
+};
+
 class Cluster {
  public:
-  Cluster(boost::asio::any_io_executor ex, std::string name, PoolOptions options);
+  Cluster(boost::asio::any_io_executor ex, std::string name, PoolOptions options, BalancerOptions balancer,
+          EndpointPolicy policy, size_t workerIndex);
   ~Cluster();
 
-  // Replaces the endpoint set. Pools of endpoints that stay are kept; pools of
-  // removed endpoints are drained (in-flight exchanges finish, nothing new).
+  // Replaces the endpoint set (config reload or discovery). Endpoints that stay
+  // keep their state, statistics and pools; new ones start pending and are
+  // probed at once; removed ones stop being dialed and their pools drain.
   void setEndpoints(const std::vector<model::Endpoint>& endpoints);
+  void setBalancerOptions(const BalancerOptions& o) { balancer_.setOptions(o); }
+
+  // Waits (bounded by the failfast timeout) for a ready endpoint.
+  boost::asio::awaitable<ClusterPick> pick(PoolProtocol protocol, const EndpointState* avoid = nullptr);
+
+  // Outcome of a request sent to `state` (failure accrual, peak-EWMA).
+  void requestStarted(EndpointState& state) { state.load().requestStarted(); }
+  void requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt);
 
   bool empty() const { return slots_.empty(); }
   size_t size() const { return slots_.size(); }
   const std::string& name() const { return name_; }
   const PoolOptions& options() const { return options_; }
+  const Balancer& balancer() const { return balancer_; }
+  // Count of endpoints in `h` (the invariant's terms).
+  size_t count(EndpointHealth h) const;
 
-  // Picks the next endpoint and returns its pool for `protocol`; nullptr when
-  // the cluster has no endpoints. `avoid` (optional) is skipped when another
-  // endpoint exists, so a retry after a connect failure tries elsewhere.
-  EndpointPool* pick(PoolProtocol protocol, const EndpointPool* avoid = nullptr);
+  // JSON object for /debug/endpoints (worker thread).
+  std::string debugJson() const;
 
  private:
   struct Slot {
     model::Endpoint spec;
     boost::asio::ip::tcp::endpoint address;
+    std::unique_ptr<EndpointState> state;
     std::unique_ptr<EndpointPool> http1;
     std::unique_ptr<EndpointPool> http2;
+    std::unique_ptr<boost::asio::steady_timer> probeTimer;
+    bool probing = false;
+    std::shared_ptr<bool> alive;  // false once removed: late callbacks are ignored
   };
   EndpointPool& poolFor(Slot& slot, PoolProtocol protocol);
+  void setHealth(Slot& slot, EndpointHealth before);
+  void onConnectResult(Slot& slot, int connectErrno);
+  void scheduleProbe(Slot& slot, std::chrono::milliseconds delay);
+  boost::asio::awaitable<void> probe(Slot* slot, std::shared_ptr<bool> alive);
+  double jitter() { return static_cast<double>(rng_.next() >> 11) * 0x1.0p-53; }
 
   boost::asio::any_io_executor ex_;
   std::string name_;
   PoolOptions options_;
+  EndpointPolicy policy_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  // Pools of removed endpoints, kept alive until their in-flight work ends.
-  std::vector<std::unique_ptr<EndpointPool>> draining_;
-  WeightedRoundRobin balancer_;
+  std::vector<std::unique_ptr<EndpointPool>> draining_;  // kept until their in-flight work ends
+  Balancer balancer_;
+  FastRandom rng_;
+  std::array<Gauge*, 3> healthGauges_{};  // indexed by EndpointHealth
 };
 
 }  // namespace weft::upstream

@@ -7,7 +7,9 @@ namespace weft::http {
 SynthesizedResponse makeErrorResponse(const RequestHead& request, ProxyError error) {
   SynthesizedResponse r;
   r.head.headers.add(kProxyErrorHeader, proxyErrorCode(error));
-  if (request.isGrpc()) {
+  // A malformed request is answered in plain HTTP even when it claims to be
+  // gRPC (DESIGN.md §6): its framing cannot be trusted.
+  if (request.isGrpc() && error != ProxyError::kMalformedRequest) {
     // Trailers-only response (gRPC over HTTP/2 spec): status 200, the grpc
     // status in the single HEADERS frame, no body.
     r.head.status = 200;

@@ -7,6 +7,7 @@ Exchange::Exchange(boost::asio::any_io_executor ex) : requestBody(ex), responseB
 void Exchange::responseStarted() {
   if (state_ != State::kWaiting) return;
   state_ = State::kResponse;
+  responseHeadAt = std::chrono::steady_clock::now();
   responseReady_.notify();
 }
 

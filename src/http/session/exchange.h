@@ -56,6 +56,7 @@ class Exchange {
 
   // --- telemetry, filled as the exchange progresses ---
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point responseHeadAt{};  // set by responseStarted()
   std::string endpoint;   // upstream address chosen
   std::string cluster;    // logical service
   int retries = 0;
