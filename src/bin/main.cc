@@ -7,6 +7,9 @@
 #include "core/logging.h"
 #include "proxy/config.h"
 #include "proxy/proxy_main.h"
+#ifdef WEFT_HAVE_CONTROLLER
+#include "controller/controller_main.h"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"weft — a service mesh: sidecar proxy, controller and operator CLI"};
@@ -18,7 +21,17 @@ int main(int argc, char** argv) {
   proxyCmd->add_option("--config", proxyConfig, "proxy YAML config")->required();
   proxyCmd->add_flag("--check-config", checkOnly, "validate the config and exit");
 
+#ifdef WEFT_HAVE_CONTROLLER
+  std::string controllerConfig;
+  auto* controllerCmd = app.add_subcommand("controller", "run the control plane (xDS server)");
+  controllerCmd->add_option("--config", controllerConfig, "controller YAML config")->required();
+#endif
+
   CLI11_PARSE(app, argc, argv);
+
+#ifdef WEFT_HAVE_CONTROLLER
+  if (controllerCmd->parsed()) return weft::controller::runController(controllerConfig);
+#endif
 
   if (proxyCmd->parsed()) {
     weft::proxy::ProxyConfig cfg;

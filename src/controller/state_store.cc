@@ -96,8 +96,10 @@ std::vector<model::Endpoint> splitEndpoints(
   return canonical(std::move(out));
 }
 
-std::string clusterVersion(const ClusterState& c) {
-  // FNV-1a 64 over an unambiguous serialisation (fields separated by bytes
+namespace {
+
+std::string hashCluster(const ClusterState& c, bool withEndpoints) {
+  // FNV-1a 64 over an unambiguous serialisation (fields separated by a byte
   // that cannot occur in names or addresses).
   uint64_t h = 14695981039346656037ull;
   auto mix = [&h](std::string_view s) {
@@ -111,12 +113,19 @@ std::string clusterVersion(const ClusterState& c) {
   mix(c.name);
   mix(protocolName(c.protocol));
   mix(c.isSplit ? "split" : "service");
-  for (const auto& e : c.endpoints) {
-    mix(e.address);
-    mix(std::to_string(e.weight));
+  if (withEndpoints) {
+    for (const auto& e : c.endpoints) {
+      mix(e.address);
+      mix(std::to_string(e.weight));
+    }
   }
   return fmt::format("{:016x}", h);
 }
+
+}  // namespace
+
+std::string clusterVersion(const ClusterState& c) { return hashCluster(c, true); }
+std::string clusterResourceVersion(const ClusterState& c) { return hashCluster(c, false); }
 
 std::shared_ptr<const Snapshot> buildSnapshot(const SourceState& source, const Snapshot* previous) {
   auto snap = std::make_shared<Snapshot>();
@@ -156,6 +165,7 @@ std::shared_ptr<const Snapshot> buildSnapshot(const SourceState& source, const S
   }
   for (auto& c : next) {
     c.version = clusterVersion(c);
+    c.clusterResourceVersion = clusterResourceVersion(c);
     if (previous) {
       if (auto* old = previous->find(c.name); old && (*old)->version == c.version) {
         snap->clusters[c.name] = *old;

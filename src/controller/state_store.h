@@ -33,6 +33,9 @@ struct ClusterState {
   bool isSplit = false;
   std::vector<model::Endpoint> endpoints;  // sorted by address, unique addresses
   std::string version;                     // 16 hex digits, content hash
+  // Hash of what the CDS resource carries (name, protocol, kind): endpoint
+  // churn does not change it, so it does not cause CDS pushes.
+  std::string clusterResourceVersion;
   uint64_t generation = 0;
 };
 
@@ -57,6 +60,8 @@ std::vector<model::Endpoint> splitEndpoints(const std::vector<std::pair<uint32_t
 
 // Content hash of a cluster as served (16 hex digits).
 std::string clusterVersion(const ClusterState& c);
+// Hash of the cluster's CDS resource content: everything but the endpoints.
+std::string clusterResourceVersion(const ClusterState& c);
 
 // The snapshot for `source`: clusters whose content equals their state in
 // `previous` are the very same shared objects (same version, same generation).

@@ -91,12 +91,13 @@ std::string XdsStreamState::cdsSignature() const {
     mix("*");
     for (const auto& [name, c] : snap_->clusters) {
       mix(name);
-      mix(c->version);
+      mix(c->clusterResourceVersion);
     }
   } else {
     for (const auto& name : cdsNames_) {
       mix(name);
-      mix(versionOf(name));
+      auto* c = snap_->find(name);
+      mix(c ? (*c)->clusterResourceVersion : kAbsentVersion);
     }
   }
   return fmt::format("{:016x}", h);

@@ -13,7 +13,8 @@
 // Responses (state of the world):
 //  - CDS: every response lists every subscribed cluster that exists (all
 //    clusters for a wildcard subscription); a subscribed name missing from it
-//    does not exist. Sent when that listing changes.
+//    does not exist. Sent when that listing changes (endpoint changes do
+//    not change a Cluster resource, so they send no CDS).
 //  - EDS: one response per changed cluster, version_info = the cluster's
 //    content version, so a proxy can report per-cluster versions that match
 //    the controller's. An unknown (or deleted) cluster is answered with an

@@ -165,12 +165,12 @@ TEST(XdsStreamState, CdsListsExistingSubscribedClustersAndAnswersUnknownOnes) {
   EXPECT_EQ(out[0].type, ResourceType::kCluster);
   ASSERT_EQ(out[0].resources.size(), 1u);  // zzz does not exist: absent from the response
   EXPECT_EQ(out[0].resources[0].name, "a:80");
-  // An endpoint-only change of an unsubscribed cluster sends nothing.
-  auto v2 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 3}}), v1.get());
+  // Endpoint-only changes (of a subscribed or an unsubscribed cluster) send no CDS.
+  auto v2 = buildSnapshot(withEndpoints({{"a:80", 4}, {"b:80", 3}}), v1.get());
   s.onSnapshot(v2);
   EXPECT_TRUE(drain(s).empty());
   // zzz appears: one response listing both.
-  auto v3 = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 3}, {"zzz:80", 1}}), v2.get());
+  auto v3 = buildSnapshot(withEndpoints({{"a:80", 4}, {"b:80", 3}, {"zzz:80", 1}}), v2.get());
   s.onSnapshot(v3);
   out = drain(s);
   ASSERT_EQ(out.size(), 1u);
