@@ -9,20 +9,14 @@
 #include "core/logging.h"
 #include "net/address.h"
 #include "net/connect.h"
+#include "net/errno_name.h"
+#include "upstream/connect_report.h"
 #include "upstream/http1_pool.h"
 #include "upstream/http2_pool.h"
 
 namespace weft::upstream {
 
 namespace asio = boost::asio;
-
-namespace {
-std::string errnoName(int e) {
-  if (e == 0) return "ok";
-  if (e == ETIMEDOUT) return "ETIMEDOUT";
-  return fmt::format("errno {}", e);
-}
-}  // namespace
 
 Cluster::Cluster(asio::any_io_executor ex, std::string name, PoolOptions options, BalancerOptions balancer,
                  EndpointPolicy policy, size_t workerIndex)
@@ -128,7 +122,7 @@ void Cluster::onConnectResult(Slot& slot, int err) {
     setHealth(slot, before);
     return;
   }
-  auto delay = slot.state->connectFailed(errnoName(err), jitter());
+  auto delay = slot.state->connectFailed(net::errnoName(err), jitter());
   setHealth(slot, before);
   scheduleProbe(slot, delay);
 }
@@ -152,14 +146,11 @@ asio::awaitable<void> Cluster::probe(Slot* slot, std::shared_ptr<bool> alive) {
   // A plain TCP connect decides readiness for every protocol; pools then
   // connect on demand while the endpoint is ready.
   auto result = co_await net::connectWithDeadline(slot->address, options_.connectTimeout);
-  bool ok = !result.error;
-  int err = ok ? 0 : (result.error == asio::error::timed_out ? ETIMEDOUT : result.error.value());
-  threadCounter("weft_connect_attempts_total", "Upstream connect attempts, by result and errno",
-                labels({labelPair("cluster", name_), labelPair("result", ok ? "ok" : (err == ETIMEDOUT ? "timeout" : "error")),
-                        labelPair("errno", ok ? "" : errnoName(err)), labelPair("kind", "probe")}))
-      .inc();
   if (!*alive) co_return;  // removed while connecting: nothing more to do
-  onConnectResult(*slot, err);
+  PoolOptions probeOptions;
+  probeOptions.cluster = name_;
+  probeOptions.onConnect = [this, slot](int err) { onConnectResult(*slot, err); };
+  reportConnect(probeOptions, result.error, "probe");
 }
 
 asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const EndpointState* avoid) {

@@ -10,6 +10,8 @@
 
 #include "core/logging.h"
 #include "core/metrics.h"
+#include "net/errno_name.h"
+#include "upstream/connect_report.h"
 #include "http/codec/http1_parser.h"
 #include "http/codec/http1_serializer.h"
 #include "http/session/http1_io.h"
@@ -26,16 +28,6 @@ constexpr size_t kReadChunk = 16 * 1024;
 // A stalled upstream write is normally ended by the forwarder's request
 // timeout (cancel → socket closed); this bounds it regardless.
 constexpr std::chrono::milliseconds kWriteStall{std::chrono::minutes(5)};
-
-std::string errnoName(int err) {
-  if (err == 0) return "none";
-  if (const char* n = strerrorname_np(err)) return n;
-  return "E" + std::to_string(err);
-}
-
-bool sameCategoryErrno(const boost::system::error_code& ec) {
-  return ec.category() == boost::system::system_category() || ec.category() == boost::asio::error::get_system_category();
-}
 
 }  // namespace
 
@@ -110,14 +102,6 @@ void Http1Pool::drain() {
   for (auto& c : idle) c->close();
 }
 
-void Http1Pool::countConnect(const boost::system::error_code& ec) {
-  std::string result = !ec ? "ok" : ec == boost::asio::error::timed_out ? "timeout" : "error";
-  int err = ec && sameCategoryErrno(ec) ? ec.value() : 0;
-  std::string errLabel = !ec ? "none" : err ? errnoName(err) : "unknown";
-  threadCounter("weft_connect_attempts_total", "Upstream connect attempts by result and errno",
-                labels({labelPair("cluster", options_.cluster), labelPair("result", result), labelPair("errno", errLabel)}))
-      .inc();
-}
 
 std::shared_ptr<Http1Pool::Connection> Http1Pool::takeIdle() {
   auto& idle = shared_->idle;
@@ -169,12 +153,12 @@ awaitable<SendResult> Http1Pool::send(std::shared_ptr<http::Exchange> ex, bool f
   bool reused = conn != nullptr;
   if (!conn) {
     auto r = co_await net::connectWithDeadline(ep_, options_.connectTimeout);
-    countConnect(r.error);
+    reportConnect(options_, r.error, "pool");
     if (r.error) {
       SendResult res;
       res.outcome = SendOutcome::kFailed;
       res.error = r.error == boost::asio::error::timed_out ? ProxyError::kConnectTimeout : ProxyError::kConnectFailed;
-      res.connectErrno = sameCategoryErrno(r.error) ? r.error.value() : 0;
+      res.connectErrno = net::errnoOf(r.error);
       WEFT_LOG_DEBUG("http1 pool {}: connect failed: {}", options_.cluster, r.error.message());
       co_return res;
     }

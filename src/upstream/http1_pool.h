@@ -54,7 +54,6 @@ class Http1Pool final : public EndpointPool {
 
   std::shared_ptr<Connection> takeIdle();
   void makeIdle(std::shared_ptr<Connection> conn);
-  void countConnect(const boost::system::error_code& ec);
   boost::asio::awaitable<ReadEnd> exchangeOn(std::shared_ptr<Connection> conn, std::shared_ptr<http::Exchange> ex,
                                              bool reused);
   boost::asio::awaitable<void> sendBody(Connection& conn, http::Exchange& ex, SendState& state);

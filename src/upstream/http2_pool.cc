@@ -1,5 +1,8 @@
 #include "upstream/http2_pool.h"
 
+#include "net/errno_name.h"
+#include "upstream/connect_report.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -18,13 +21,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string errnoName(const boost::system::error_code& ec) {
-  if (ec == asio::error::timed_out) return "ETIMEDOUT";
-  if (ec.category() == boost::system::system_category() || ec.category() == boost::system::generic_category()) {
-    if (const char* name = strerrorname_np(ec.value())) return name;
-  }
-  return "EUNKNOWN";
-}
 
 }  // namespace
 
@@ -48,11 +44,6 @@ struct Http2Pool::State : std::enable_shared_from_this<State> {
   asio::steady_timer connectDone;    // cancelled when a connect attempt ends: wakes every waiter
   Gauge& open;
 
-  void countConnect(std::string_view result, std::string_view err) {
-    threadCounter("weft_connect_attempts_total", "Upstream connect attempts by result and errno",
-                  labels({labelPair("cluster", options.cluster), labelPair("result", result), labelPair("errno", err)}))
-        .inc();
-  }
 
   http::Http2ClientOptions clientOptions() const {
     http::Http2ClientOptions c;
@@ -69,15 +60,14 @@ struct Http2Pool::State : std::enable_shared_from_this<State> {
     auto result = co_await net::connectWithDeadline(ep, options.connectTimeout);
     connecting = false;
     ++connectGeneration;
+    reportConnect(options, result.error, "pool");
     std::shared_ptr<http::Http2ClientConnection> conn;
     if (result.error) {
       bool timeout = result.error == asio::error::timed_out;
-      countConnect(timeout ? "timeout" : "error", errnoName(result.error));
       lastConnect = {SendOutcome::kFailed, timeout ? ProxyError::kConnectTimeout : ProxyError::kConnectFailed,
-                     timeout ? ETIMEDOUT : result.error.value()};
+                     net::errnoOf(result.error)};
       failure = lastConnect;
     } else {
-      countConnect("ok", "none");
       lastConnect = {};
       conn = http::Http2ClientConnection::start(std::move(result.socket), clientOptions());
       open.add(1);
