@@ -352,14 +352,19 @@ TEST(Http1Pool, ConnectRefusedIsCountedWithErrno) {
     port = a.local_endpoint().port();
   }  // closed: nothing listens there now
   boost::asio::io_context io;
-  Http1Pool pool(io.get_executor(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), opts());
-  auto lbl = labels({labelPair("cluster", "h1-test"), labelPair("result", "error"), labelPair("errno", "ECONNREFUSED")});
+  auto o = opts();
+  std::vector<int> observed;  // what the endpoint state machine is told
+  o.onConnect = [&](int err) { observed.push_back(err); };
+  Http1Pool pool(io.get_executor(), tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), o);
+  auto lbl = labels({labelPair("cluster", "h1-test"), labelPair("result", "error"), labelPair("errno", "ECONNREFUSED"),
+                      labelPair("kind", "pool")});
   auto before = MetricsRegistry::global().valueOf("weft_connect_attempts_total", lbl);
   auto r = roundTrip(io, pool, get());
   EXPECT_EQ(r.result.outcome, SendOutcome::kFailed);
   EXPECT_EQ(r.result.error, ProxyError::kConnectFailed);
   EXPECT_EQ(r.result.connectErrno, ECONNREFUSED);
   EXPECT_EQ(MetricsRegistry::global().valueOf("weft_connect_attempts_total", lbl), before + 1);
+  EXPECT_EQ(observed, std::vector<int>{ECONNREFUSED});
   EXPECT_EQ(pool.openConnections(), 0u);
 }
 

@@ -350,7 +350,8 @@ TEST_F(Http2PoolTest, ConnectRefusedIsCountedByErrno) {
       tcp::acceptor a(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
       dead = a.local_endpoint();
     }
-    auto lbl = labels({labelPair("cluster", options_.cluster), labelPair("result", "error"), labelPair("errno", "ECONNREFUSED")});
+    auto lbl = labels({labelPair("cluster", options_.cluster), labelPair("result", "error"), labelPair("errno", "ECONNREFUSED"),
+                      labelPair("kind", "pool")});
     auto before = MetricsRegistry::global().valueOf("weft_connect_attempts_total", lbl);
     Http2Pool pool(io_.get_executor(), dead, options_);
     auto r = co_await pool.send(makeExchange("/x"), false);
