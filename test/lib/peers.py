@@ -14,6 +14,14 @@
                                        h2c server that starts a gRPC server-streaming response (valid
                                        EchoResponse messages), sends N messages, then drops the connection
                                        WITHOUT trailers (the grpc-js / Netty behaviour of incident 005).
+  peers.py h1-delay         --port P [--delay-ms MS] [--fail-rate F] [--fail-status S] [--name N]
+                                       HTTP/1.1 keep-alive server for balancing/retry tests: every request
+                                       waits MS ms, then answers 200 (or S, default 503, with probability F;
+                                       F=1 always fails) with `X-Backend: N` (default: the port). It records
+                                       each request's arrival (time.time()) in memory, and answers
+                                       GET /__peer/stats (not counted) with {"name", "count", "by_status",
+                                       "arrivals"?} (arrivals only with ?arrivals=1); GET /__peer/set?delay_ms=D
+                                       &fail_rate=F changes both at run time. Logs nothing per request.
 
 Standard library + python3-h2 only; run with /usr/bin/python3.
 """
@@ -91,6 +99,79 @@ class ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 def run_h1_echo(args):
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), EchoHandler)
     log(f"h1-echo listening on {args.port}")
+    srv.serve_forever()
+
+
+# --------------------------------------------------------------------------- h1-delay
+
+class DelayServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024  # weft may open many connections at once; the default backlog of 5 drops SYNs
+
+
+def run_h1_delay(args):
+    import random
+    name = args.name or str(args.port)
+    lock = threading.Lock()
+    arrivals = []
+    by_status = {}
+    knobs = {"delay": args.delay_ms / 1000.0, "fail_rate": args.fail_rate}
+    rng = random.Random()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *a):
+            pass
+
+        def _handle(self):
+            now = time.time()
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n)
+            if self.path.startswith("/__peer/set?"):
+                # Control, not counted: /__peer/set?delay_ms=50&fail_rate=0.1
+                for kv in self.path.split("?", 1)[1].split("&"):
+                    k, _, v = kv.partition("=")
+                    if k == "delay_ms":
+                        knobs["delay"] = float(v) / 1000.0
+                    elif k == "fail_rate":
+                        knobs["fail_rate"] = float(v)
+                log(f"h1-delay {name}: delay={knobs['delay'] * 1000:.1f}ms fail_rate={knobs['fail_rate']}")
+                out = json.dumps({"name": name, "delay_ms": knobs["delay"] * 1000, "fail_rate": knobs["fail_rate"]}).encode()
+                status = 200
+            elif self.path.startswith("/__peer/stats"):
+                with lock:
+                    info = {"name": name, "count": len(arrivals), "by_status": dict(by_status)}
+                    if "arrivals=1" in self.path:
+                        info["arrivals"] = list(arrivals)
+                out = json.dumps(info).encode()
+                status = 200
+            else:
+                rate = knobs["fail_rate"]
+                fail = rate >= 1.0 or (rate > 0 and rng.random() < rate)
+                delay = knobs["delay"]
+                status = args.fail_status if fail else 200
+                with lock:
+                    arrivals.append(now)
+                    by_status[status] = by_status.get(status, 0) + 1
+                if delay > 0:
+                    time.sleep(delay)
+                out = f"{name} {status}\n".encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if self.path.startswith("/__peer") else "text/plain")
+            self.send_header("Content-Length", str(len(out)))
+            self.send_header("X-Backend", name)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(out)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+    srv = DelayServer(("127.0.0.1", args.port), Handler)
+    log(f"h1-delay {name} listening on {args.port} delay={args.delay_ms}ms fail_rate={args.fail_rate} "
+        f"fail_status={args.fail_status}")
     srv.serve_forever()
 
 
@@ -301,12 +382,17 @@ def grpc_drop(args):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["h1-echo", "ws-echo", "tcp-echo", "sink", "h2-echo-headers", "grpc-drop"])
+    ap.add_argument("kind", choices=["h1-echo", "ws-echo", "tcp-echo", "sink", "h2-echo-headers", "grpc-drop",
+                                         "h1-delay"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--header-table-size", type=int, default=None)
     ap.add_argument("--messages", type=int, default=3)
     ap.add_argument("--interval-ms", type=int, default=50)
     ap.add_argument("--mode", choices=["fin", "rst", "goaway"], default="fin")
+    ap.add_argument("--delay-ms", type=float, default=0.0)
+    ap.add_argument("--fail-rate", type=float, default=0.0)
+    ap.add_argument("--fail-status", type=int, default=503)
+    ap.add_argument("--name", default=None)
     args = ap.parse_args()
     if args.kind == "h1-echo":
         run_h1_echo(args)
@@ -320,6 +406,8 @@ def main():
         h2_echo_headers(args)
     elif args.kind == "grpc-drop":
         grpc_drop(args)
+    elif args.kind == "h1-delay":
+        run_h1_delay(args)
 
 
 if __name__ == "__main__":
