@@ -406,8 +406,20 @@ def start_target(name, env, workers=1, maxconn=4000):
 # ---------------------------------------------------------------- clients
 
 
-def preflight(target, protocol):
-    """One request through the target with curl; returns None or a short error."""
+def preflight(target, protocol, attempts=3):
+    """A request through the target with curl, up to `attempts` times; returns None or the last short error.
+    Retried because a single gRPC POST to the nginx responder occasionally fails (seen with curl straight
+    to the backend and through haproxy), and one such stream must not void a whole run."""
+    err = None
+    for _ in range(attempts):
+        err = preflight_once(target, protocol)
+        if err is None:
+            return None
+        time.sleep(0.2)
+    return err
+
+
+def preflight_once(target, protocol):
     port = target.port(protocol)
     if protocol == "h1":
         argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "-H", f"Host: {H1_HOST}",
@@ -667,7 +679,7 @@ def render(summary, idle, targets, scenarios, meta):
     if "weft" in targets:
         out.append("### weft against the targets of issue 6 (same run)")
         out.append("")
-        out.extend(target_checks(summary, idle, scenarios))
+        out.extend(target_checks(summary, idle, scenarios, meta['rate']))
         out.append("")
     out.append("CPU µs/req: utime+stime of the proxy's process tree over the client run / 2xx responses. "
                "peak RSS: sum of VmHWM over the process tree (master processes included), the larger of the two runs. "
@@ -678,7 +690,7 @@ def render(summary, idle, targets, scenarios, meta):
     return "\n".join(out) + "\n"
 
 
-def target_checks(summary, idle, scenarios):
+def target_checks(summary, idle, scenarios, rate):
     lines = []
 
     def cpu(t, sc):
@@ -691,18 +703,18 @@ def target_checks(summary, idle, scenarios):
         w, hp, ng, tcp = (cpu(t, "h1-max") for t in ("weft", "haproxy", "nginx", "haproxy-tcp"))
         best = min([x for x in (hp, ng) if x], default=None)
         if w and best:
-            lines.append(f"- HTTP/1.1 CPU/req ≤ 0.85 × better of haproxy/nginx: weft {w:.1f} vs {0.85 * best:.1f} "
-                         f"(ratio {w / best:.2f}) — {verdict(w <= 0.85 * best)}")
+            lines.append(f"- HTTP/1.1 CPU/req ≤ 0.85 × the better of haproxy/nginx: weft {w:.1f} µs, better peer "
+                         f"{best:.1f} µs, ratio {w / best:.2f} (target ≤ 0.85) — {verdict(w <= 0.85 * best)}")
         if w and tcp:
-            lines.append(f"- HTTP/1.1 CPU/req ≤ haproxy mode tcp: weft {w:.1f} vs {tcp:.1f} (ratio {w / tcp:.2f}) — "
-                         f"{verdict(w <= tcp)}")
+            lines.append(f"- HTTP/1.1 CPU/req ≤ haproxy mode tcp: weft {w:.1f} µs, haproxy-tcp {tcp:.1f} µs, ratio "
+                         f"{w / tcp:.2f} (target ≤ 1) — {verdict(w <= tcp)}")
     for proto, label in (("h2c", "h2c"), ("grpc", "gRPC unary")):
         sc = f"{proto}-max"
         if sc in scenarios:
             w, nx = cpu("weft", sc), cpu("nghttpx", sc)
             if w and nx:
-                lines.append(f"- {label} CPU/req ≤ 0.8 × nghttpx: weft {w:.1f} vs {0.8 * nx:.1f} (ratio {w / nx:.2f}) — "
-                             f"{verdict(w <= 0.8 * nx)}")
+                lines.append(f"- {label} CPU/req ≤ 0.8 × nghttpx: weft {w:.1f} µs, nghttpx {nx:.1f} µs, ratio "
+                             f"{w / nx:.2f} (target ≤ 0.80) — {verdict(w <= 0.8 * nx)}")
     for proto in PROTOCOLS:
         sc = f"{proto}-rate"
         if sc in scenarios:
@@ -711,8 +723,10 @@ def target_checks(summary, idle, scenarios):
             peers = {t: v for t, v in peers.items() if v}
             if w and peers:
                 bt = min(peers, key=peers.get)
-                lines.append(f"- {proto} p99 at the fixed rate ≤ best peer: weft {w:.0f} µs vs {bt} {peers[bt]:.0f} µs — "
-                             f"{verdict(w <= peers[bt])}")
+                held = summary.get(("weft", sc), {}).get("rps") or 0
+                note = f" (weft did not sustain the rate: {held:,.0f} req/s)" if held < 0.95 * rate else ""
+                lines.append(f"- {proto} p99 at the fixed rate ≤ best peer: weft {w:,.0f} µs vs {bt} {peers[bt]:,.0f} µs — "
+                             f"{verdict(w <= peers[bt] and not note)}{note}")
     r = idle.get("weft") if idle else None
     if isinstance(r, dict):
         lines.append(f"- idle RSS ≤ 10 MiB with 2 workers: {r['idle_rss_kb'] / 1024:.1f} MiB — "
@@ -766,7 +780,10 @@ def main():
                          "or 'idle'; comma-separated or repeated")
     ap.add_argument("--out", default=os.path.join(SOURCE, "build", "bench"), help="folder for latest.md / latest.json")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder with configs and logs")
+    ap.add_argument("--render", metavar="JSON", help="only print the tables again from a latest.json of an earlier run")
     args = ap.parse_args()
+    if args.render:
+        return rerender(args.render)
     only = [o for x in args.only for o in x.split(",") if o]
 
     if len(os.sched_getaffinity(0)) < 2 and not args.smoke:
@@ -886,6 +903,16 @@ def main():
 
     if args.smoke:
         return smoke_verdict(summary, scenarios, bool(args.weft))
+    return 0
+
+
+def rerender(path):
+    with open(path) as f:
+        d = json.load(f)
+    results, idle, meta = d["results"], d["idle"], d["meta"]
+    targets = list(results)
+    scenarios = [s for s in SCENARIOS if any(s in results[t] for t in targets)]
+    print(render(summarize(results, targets, scenarios), idle, targets, scenarios, meta), end="")
     return 0
 
 
