@@ -38,8 +38,9 @@ def sysctl(name):
         return "?"
 
 
-def time_wait_count():
-    r = subprocess.run(["ss", "-tan", "state", "time-wait"], capture_output=True, text=True, timeout=30)
+def time_wait_count(filt=None):
+    argv = ["ss", "-tan", "state", "time-wait"] + ([filt] if filt else [])
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     return max(0, len(r.stdout.splitlines()) - 1)
 
 
@@ -91,9 +92,14 @@ def main():
             while not stop.wait(5):
                 m = weft.metrics()
                 okc = m.sum("weft_connect_attempts_total", cluster="conn.test:80", result="ok")
+                # Which side holds TIME_WAIT: weft's upstream sockets (ephemeral ports, the ones that
+                # could run out), nginx's side, or weft's client-facing side.
+                split = (time_wait_count(f"( dport = :{ng.port} )"), time_wait_count(f"( sport = :{ng.port} )"),
+                         time_wait_count(f"( sport = :{weft.port} )"))
                 tw.append((round(time.monotonic() - t0), time_wait_count(), int(okc), weft.rss()["VmRSS"]))
-                print(f"  t={tw[-1][0]:4d}s TIME_WAIT={tw[-1][1]:6d} upstream connects ok={tw[-1][2]:7d} "
-                      f"weft RSS={tw[-1][3]} kB", flush=True)
+                print(f"  t={tw[-1][0]:4d}s TIME_WAIT={tw[-1][1]:6d} (weft->nginx {split[0]}, nginx side {split[1]}, "
+                      f"client->weft {split[2]}) upstream connects ok={tw[-1][2]:7d} weft RSS={tw[-1][3]} kB",
+                      flush=True)
 
         m0 = weft.metrics()
         ok0 = m0.sum("weft_connect_attempts_total", cluster="conn.test:80", result="ok")
