@@ -70,7 +70,7 @@ class Parser {
   ClusterConfig cluster(const YAML::Node& n, const std::string& key) const {
     onlyKeys(n, key,
              {"name", "protocol", "endpoints", "max_requests_per_connection", "connect_timeout", "request_timeout",
-              "idle_timeout", "max_concurrent_streams", "failfast_timeout", "queue_capacity"});
+              "idle_timeout", "max_concurrent_streams", "failfast_timeout", "queue_capacity", "max_retries", "retry_budget"});
     ClusterConfig c;
     if (!n["name"] || !n["name"].IsScalar()) fail(join(key, "name"), "is required");
     c.name = model::normalizeAuthority(n["name"].as<std::string>());
@@ -103,6 +103,27 @@ class Parser {
     if (auto m = n["max_concurrent_streams"])
       c.maxConcurrentStreams = static_cast<uint32_t>(number(m, join(key, "max_concurrent_streams"), 1, 1u << 31));
     if (auto d = n["failfast_timeout"]) c.failfastTimeout = duration(d, join(key, "failfast_timeout"));
+    if (auto m = n["max_retries"]) c.maxRetries = static_cast<uint32_t>(number(m, join(key, "max_retries"), 0, 10));
+    if (auto b = n["retry_budget"]) {
+      auto bkey = join(key, "retry_budget");
+      onlyKeys(b, bkey, {"ratio", "min_per_second", "ttl"});
+      if (auto r = b["ratio"]) {
+        double v = -1;
+        try {
+          v = r.as<double>();
+        } catch (const YAML::Exception&) {
+        }
+        if (v < 0 || v > 10) fail(bkey + ".ratio", "must be a number between 0 and 10 (0.2 = 20 % of requests)");
+        c.retryBudgetRatio = v;
+      }
+      if (auto m = b["min_per_second"])
+        c.retryBudgetMinPerSecond = static_cast<uint32_t>(number(m, bkey + ".min_per_second", 0, 1'000'000));
+      if (auto t = b["ttl"]) {
+        auto d = duration(t, bkey + ".ttl");
+        if (d < std::chrono::seconds(1) || d > std::chrono::seconds(60)) fail(bkey + ".ttl", "must be between 1s and 60s");
+        c.retryBudgetTtl = std::chrono::duration_cast<std::chrono::seconds>(d);
+      }
+    }
     if (auto q = n["queue_capacity"])
       c.queueCapacity = static_cast<uint32_t>(number(q, join(key, "queue_capacity"), 1, 10'000'000));
     return c;

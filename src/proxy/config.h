@@ -28,6 +28,12 @@ struct ClusterConfig {
   uint32_t maxConcurrentStreams = 1000;  // per upstream HTTP/2 connection we open
   milliseconds failfastTimeout{3000};    // no ready endpoint for this long -> fail fast
   uint32_t queueCapacity = 10000;        // requests waiting for a ready endpoint -> load shed beyond
+  // Retries of failed responses (502/503/504 for idempotent methods, gRPC
+  // UNAVAILABLE), limited per request and by the cluster's budget.
+  uint32_t maxRetries = 2;
+  double retryBudgetRatio = 0.2;
+  uint32_t retryBudgetMinPerSecond = 10;
+  std::chrono::seconds retryBudgetTtl{10};
 };
 
 struct ProxyConfig {

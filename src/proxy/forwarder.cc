@@ -1,6 +1,8 @@
 #include "proxy/forwarder.h"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "core/logging.h"
@@ -45,11 +47,22 @@ upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHe
 
 bool isConnectError(ProxyError e) { return e == ProxyError::kConnectFailed || e == ProxyError::kConnectTimeout; }
 
+// RFC 9110 §9.2.2: repeating these has the same effect as sending them once.
+bool isIdempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+// Backoff before a retry: full jitter under 25 ms × 2^n, capped at 250 ms.
+std::chrono::milliseconds retryBackoff(int retry, upstream::FastRandom& rng) {
+  int64_t ceiling = std::min<int64_t>(250, int64_t{25} << std::min(retry, 4));
+  return std::chrono::milliseconds(static_cast<int64_t>(rng.below(static_cast<size_t>(ceiling) + 1)));
+}
+
 }  // namespace
 
 Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction,
                      size_t workerIndex)
-    : ex_(std::move(ex)), direction_(direction), workerIndex_(workerIndex) {
+    : ex_(std::move(ex)), direction_(direction), workerIndex_(workerIndex), rng_(0x7e7u + workerIndex * 31337) {
   applyConfig(config);
 }
 
@@ -63,6 +76,8 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
     auto& reg = MetricsRegistry::global();
     auto base = labels({labelPair("direction", directionName()), labelPair("cluster", c.name)});
     e.requests = &reg.counter("weft_requests_total", "Requests received, by cluster", base);
+    e.budgetExhausted = &reg.counter("weft_retry_budget_exhausted_total",
+                                     "Retryable failures passed to the client because the retry budget was spent", base);
     e.latency = &reg.histogram("weft_request_duration_seconds",
                                "Time from request head to the end of the response, by cluster", base);
     static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -71,6 +86,7 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
                                         labels({base, labelPair("status_class", kClasses[i])}));
   }
   e.cluster->setBalancerOptions(balancerOptions(c));
+  e.budget.setPolicy({c.retryBudgetRatio, c.retryBudgetMinPerSecond, c.retryBudgetTtl});
   if (e.version.empty() || e.config.endpoints != c.endpoints || e.cluster->size() != c.endpoints.size()) {
     e.version = fmt::format("config-{}", generation_);
     e.appliedAt = std::chrono::steady_clock::now();
@@ -144,10 +160,17 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
 boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange) {
   auto protocol = protocolFor(entry.config, exchange->request);
   auto& cluster = *entry.cluster;
+  auto& request = exchange->request;
+  // Which failed responses may be retried: 5xx for idempotent methods, and
+  // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
+  const bool statusRetryable = !request.upgrade && (isIdempotent(request.method) || request.isGrpc());
+  entry.budget.recordRequest(std::chrono::steady_clock::now());
   exchange->requestBody.retainForReplay(kReplayBufferBytes);
   bool retriedNotProcessed = false;
   int connectAttempts = 0;
+  uint32_t statusRetries = 0;
   bool fresh = false;
+  bool budgetDenied = false;
   upstream::ClusterPick pick;
   const upstream::EndpointState* avoid = nullptr;
 
@@ -160,6 +183,15 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
       }
       if (exchange->cancelled()) break;
     }
+    // A failed response may be retried only with the whole request body in
+    // hand (ended, within the replay buffer) and budget to spend.
+    budgetDenied = false;
+    exchange->mayRetryResponse = false;
+    if (statusRetryable && statusRetries < entry.config.maxRetries && exchange->requestBody.ended() &&
+        !exchange->requestBody.failed() && exchange->requestBody.totalPushed() <= kReplayBufferBytes) {
+      exchange->mayRetryResponse = entry.budget.canRetry(std::chrono::steady_clock::now());
+      budgetDenied = !exchange->mayRetryResponse;
+    }
     exchange->endpoint = pick.state->address();
     auto sentAt = std::chrono::steady_clock::now();
     cluster.requestStarted(*pick.state);
@@ -167,13 +199,17 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
     // Latency sample for peak-EWMA: time to the response head, the part the
     // endpoint controls (a long stream's body is the client's business).
     auto rtt = exchange->hasResponse() ? exchange->responseHeadAt - sentAt : std::chrono::nanoseconds(0);
-    bool failed = result.outcome == SendOutcome::kFailed ||
+    bool failed = result.outcome == SendOutcome::kFailed || result.outcome == SendOutcome::kRetryableResponse ||
                   (exchange->hasResponse() && exchange->response.status >= 500) || exchange->responseBody.failed();
     std::string_view why = result.outcome == SendOutcome::kFailed ? proxyErrorCode(result.error)
                            : exchange->responseBody.failed()      ? proxyErrorCode(exchange->responseBody.error())
                                                                   : std::string_view("http-5xx");
     cluster.requestEnded(*pick.state, failed, why, rtt);
-    if (result.outcome == SendOutcome::kOk) break;
+    if (result.outcome == SendOutcome::kOk) {
+      if (budgetDenied && exchange->hasResponse() && exchange->isRetryableResponse(exchange->response))
+        entry.budgetExhausted->inc();
+      break;
+    }
 
     const char* reason = nullptr;
     if (result.outcome == SendOutcome::kNotProcessed && !retriedNotProcessed) {
@@ -184,13 +220,25 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
       reason = "not-processed";
     } else if (result.outcome == SendOutcome::kFailed && isConnectError(result.error) &&
                ++connectAttempts < kMaxConnectAttempts && cluster.size() > 1) {
+      // Never reached a server: another endpoint cannot add load anywhere.
       avoid = pick.state;
       pick = {};
       fresh = false;
       reason = "connect-failed";
+    } else if (result.outcome == SendOutcome::kRetryableResponse) {
+      // The attempt was allowed to be retried and its response was
+      // discarded: from here on, a retry is owed to the client.
+      ++statusRetries;
+      entry.budget.recordRetry(std::chrono::steady_clock::now());
+      avoid = cluster.size() > 1 ? pick.state : nullptr;
+      pick = {};
+      fresh = false;
+      reason = "status";
+      boost::asio::steady_timer backoff(ex_, retryBackoff(static_cast<int>(statusRetries), rng_));
+      co_await backoff.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
     if (!reason || !exchange->requestBody.rewind()) {
-      ProxyError error = result.outcome == SendOutcome::kNotProcessed ? ProxyError::kUpstreamReset : result.error;
+      ProxyError error = result.outcome == SendOutcome::kFailed ? result.error : ProxyError::kUpstreamReset;
       exchange->failBeforeResponse(error == ProxyError::kNone ? ProxyError::kUpstreamReset : error);
       break;
     }
@@ -200,6 +248,7 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
                           labelPair("reason", reason)}))
         .inc();
   }
+  exchange->mayRetryResponse = false;
   exchange->requestBody.stopRetaining();
 }
 

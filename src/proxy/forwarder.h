@@ -13,6 +13,8 @@
 #include "http/session/exchange.h"
 #include "proxy/config.h"
 #include "upstream/cluster.h"
+#include "upstream/retry_budget.h"
+#include "upstream/p2c.h"
 
 namespace weft::proxy {
 
@@ -42,6 +44,8 @@ class Forwarder final : public http::ExchangeHandler {
     Counter* requests = nullptr;
     Histogram* latency = nullptr;
     std::array<Counter*, 6> byStatusClass{};  // index status/100; 0 = no status
+    upstream::RetryBudget budget;
+    Counter* budgetExhausted = nullptr;
     std::string version;                      // of the endpoint set applied
     std::chrono::steady_clock::time_point appliedAt;
   };
@@ -56,6 +60,7 @@ class Forwarder final : public http::ExchangeHandler {
   size_t workerIndex_;
   std::map<std::string, ClusterEntry, std::less<>> clusters_;
   uint64_t generation_ = 0;  // config applications, for static clusters' version
+  upstream::FastRandom rng_;  // retry backoff jitter
 };
 
 }  // namespace weft::proxy

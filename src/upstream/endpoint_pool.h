@@ -17,6 +17,11 @@
 //   kFailed        — failed before any response head; `error` says why
 //                    (connect-failed, connect-timeout, upstream-reset, ...).
 //                    Nothing was sent downstream.
+//   kRetryableResponse — exchange.mayRetryResponse was set and the upstream
+//                    answered with a head exchange.isRetryableResponse()
+//                    accepts; the response was discarded, nothing was sent
+//                    downstream, and the upstream may have processed the
+//                    request (the caller retries only within its budget).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,7 +49,7 @@ struct PoolOptions {
   std::function<void(int connectErrno)> onConnect;
 };
 
-enum class SendOutcome { kOk, kNotProcessed, kFailed };
+enum class SendOutcome { kOk, kNotProcessed, kFailed, kRetryableResponse };
 
 struct SendResult {
   SendOutcome outcome = SendOutcome::kOk;

@@ -345,6 +345,12 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
     }
   }
   if (ex.cancelled()) co_return beforeHead(ProxyError::kDownstreamReset);
+  if (ex.mayRetryResponse && !ex.request.upgrade && ex.isRetryableResponse(parser.responseHead())) {
+    // Discarded for a retry: the body is not read, so the connection is not reused.
+    end.result.outcome = SendOutcome::kRetryableResponse;
+    end.reusable = false;
+    co_return end;
+  }
 
   ex.response = std::move(parser.responseHead());
   const bool switching = ex.response.status == 101;

@@ -126,6 +126,8 @@ asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exch
     case http::Http2SendOutcome::kOk: co_return SendResult{SendOutcome::kOk, ProxyError::kNone, 0};
     case http::Http2SendOutcome::kNotProcessed: co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone, 0};
     case http::Http2SendOutcome::kFailed: co_return SendResult{SendOutcome::kFailed, status.error, 0};
+    case http::Http2SendOutcome::kRetryableResponse:
+      co_return SendResult{SendOutcome::kRetryableResponse, ProxyError::kNone, 0};
   }
   co_return SendResult{SendOutcome::kFailed, ProxyError::kUpstreamReset, 0};
 }

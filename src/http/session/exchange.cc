@@ -23,6 +23,11 @@ boost::asio::awaitable<void> Exchange::waitResponse() {
   while (state_ == State::kWaiting && !cancelled_) co_await responseReady_.wait();
 }
 
+bool Exchange::isRetryableResponse(const ResponseHead& head) const {
+  if (head.status == 502 || head.status == 503 || head.status == 504) return true;
+  return request.isGrpc() && !head.hasBody && head.headers.get("grpc-status") == "14";
+}
+
 void Exchange::cancel(ProxyError why) {
   if (cancelled_) return;
   cancelled_ = true;

@@ -63,6 +63,15 @@ class Exchange {
   // HTTP/1 Upgrade: after a 101 both pipes carry raw tunnel bytes.
   bool tunnel = false;
 
+  // --- retries (set by the forwarder per attempt) ---
+  // While another attempt is possible, a response whose head
+  // isRetryableResponse() is not started: the pool discards it (closing the
+  // HTTP/1 connection or resetting the HTTP/2 stream) and reports
+  // kRetryableResponse, so the client never sees it.
+  bool mayRetryResponse = false;
+  // 502, 503, 504; or a gRPC trailers-only UNAVAILABLE.
+  bool isRetryableResponse(const ResponseHead& head) const;
+
  private:
   enum class State { kWaiting, kResponse, kFailed };
   State state_ = State::kWaiting;

@@ -42,6 +42,7 @@ struct Http2ClientConnection::Stream {
   std::shared_ptr<Exchange> exchange;
   bool sent = false;             // our HEADERS left for the socket
   bool responseStarted = false;  // a final head arrived
+  bool retryable = false;        // the head was discarded for a retry (Exchange::mayRetryResponse)
   bool inTrailers = false;
   bool done = false;
   bool deferred = false;
@@ -150,7 +151,9 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
   streams_.erase(s->id);
   auto& ex = *s->exchange;
   if (!s->responseStarted) {
-    if (!s->sent || errorCode == h2error::kRefusedStream)
+    if (s->retryable)
+      s->result = {Http2SendOutcome::kRetryableResponse, ProxyError::kNone};
+    else if (!s->sent || errorCode == h2error::kRefusedStream)
       s->result = {Http2SendOutcome::kNotProcessed, ProxyError::kNone};
     else
       s->result = {Http2SendOutcome::kFailed,
@@ -213,6 +216,12 @@ void Http2ClientConnection::onHeadersEnd(int32_t id, bool endStream) {
   s->head.version = Version::kHttp2;
   s->head.hasBody = !endStream;
   s->head.contentLength = parseLength(s->head.headers.get("content-length"));
+  if (ex.mayRetryResponse && ex.isRetryableResponse(s->head)) {
+    s->retryable = true;
+    codec_.resetStream(id, h2error::kCancel);  // the stream closes; finishStream reports it
+    kick();
+    return;
+  }
   ex.response = std::move(s->head);
   s->responseStarted = true;
   ex.responseStarted();

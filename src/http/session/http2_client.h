@@ -47,7 +47,7 @@ struct Http2ClientOptions {
   uint32_t maxHeaderListBytes = 256 * 1024;
 };
 
-enum class Http2SendOutcome : uint8_t { kOk, kNotProcessed, kFailed };
+enum class Http2SendOutcome : uint8_t { kOk, kNotProcessed, kFailed, kRetryableResponse };
 
 struct Http2SendStatus {
   Http2SendOutcome outcome = Http2SendOutcome::kOk;
