@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os
 from weft_harness import *  # noqa: E402,F403
 
 CLUSTER = "retry.test:80"
+GRPC_CLUSTER = "grpcretry.test:80"
 RATIO = 0.2          # the issue: attempts <= 1.2 x requests + 10 per second (+ not-processed retries)
 MIN_PER_SECOND = 10
 
@@ -175,6 +176,86 @@ class Retries(WeftTestCase):
         bs = [self.env.peer("h1-delay", "--delay-ms", 1, "--fail-rate", 0.1, "--name", f"b{i}", name=f"b{i}")
               for i in range(10)]
         self.error_rate_check("10 backends, each 10 % random 503", bs)
+
+    # gRPC: retried by status (UNAVAILABLE), whatever the method (all gRPC calls are POST).
+    def grpc_load(self, weft, threads, seconds):
+        import grpc
+        pb, pbg = import_stubs(self.env)
+        counts, lock, stop = {}, threading.Lock(), threading.Event()
+
+        def client():
+            ch = grpc_channel(weft.addr, authority=GRPC_CLUSTER)
+            stub = pbg.EchoStub(ch)
+            local = {}
+            while not stop.is_set():
+                try:
+                    stub.Echo(pb.EchoRequest(message="x"), timeout=10)
+                    key = "OK"
+                except grpc.RpcError as e:
+                    key = e.code().name
+                local[key] = local.get(key, 0) + 1
+            ch.close()
+            with lock:
+                for k, v in local.items():
+                    counts[k] = counts.get(k, 0) + v
+
+        ts = [threading.Thread(target=client, daemon=True) for _ in range(threads)]
+        t0 = time.monotonic()
+        for t in ts:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in ts:
+            t.join(20)
+        return counts, time.monotonic() - t0
+
+    def grpc_stats(self, peer):
+        c = H2Client(peer.port)
+        try:
+            status, _, body = c.request("GET", "/__peer/stats", peer.addr)
+        finally:
+            c.close()
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_grpc_all_unavailable_attempts_bounded_by_budget(self):
+        g = self.env.peer("grpc-flaky", "--fail-rate", 1, "--name", "g-unavailable", name="g-unavailable")
+        weft = self.env.weft(workers=2, clusters=[cluster(GRPC_CLUSTER, [g.addr], protocol="http2")])
+        counts, elapsed = self.grpc_load(weft, threads=4, seconds=10.0)
+        time.sleep(0.3)
+        requests = sum(counts.values())
+        attempts = self.grpc_stats(g)["count"]
+        m = weft.metrics()
+        reasons = {dict(ls).get("reason"): int(v) for ls, v in m.matching("weft_retries_total").items()
+                   if dict(ls).get("cluster") == GRPC_CLUSTER}
+        exhausted = m.sum("weft_retry_budget_exhausted_total", cluster=GRPC_CLUSTER)
+        not_processed = reasons.get("not-processed", 0)
+        bound = (1 + RATIO) * requests + MIN_PER_SECOND * elapsed + not_processed
+        print(f"\ngRPC, 100 % UNAVAILABLE backend, weft workers=2, {elapsed:.1f}s: calls {requests} {counts}")
+        print(f"upstream attempts {attempts} = {attempts / max(requests, 1):.3f} x calls; bound {bound:.0f}; "
+              f"retries {reasons}; budget exhausted {exhausted:.0f}")
+        self.assertGreater(requests, 500, "too little load to judge")
+        self.assertEqual(set(counts), {"UNAVAILABLE"}, counts)
+        self.assertGreater(reasons.get("status", 0), 0, "no status retries of UNAVAILABLE at all")
+        self.assertLessEqual(attempts, bound, f"{attempts} upstream attempts for {requests} calls in {elapsed:.1f}s "
+                                              f"exceed 1.2 x calls + 10/s + not-processed = {bound:.0f}")
+
+    def test_grpc_ten_percent_unavailable_hidden(self):
+        gs = [self.env.peer("grpc-flaky", "--fail-rate", 0.1, "--name", f"g{i}", name=f"g{i}") for i in range(10)]
+        weft = self.env.weft(workers=2, clusters=[cluster(GRPC_CLUSTER, [g.addr for g in gs], protocol="http2")])
+        counts, elapsed = self.grpc_load(weft, threads=8, seconds=8.0)
+        time.sleep(0.3)
+        requests = sum(counts.values())
+        errors = requests - counts.get("OK", 0)
+        per = {s["name"]: (s["count"], s["by_status"]) for s in (self.grpc_stats(g) for g in gs)}
+        attempts = sum(c for c, _ in per.values())
+        failed = sum(int(bs.get("14", 0)) for _, bs in per.values())
+        rate = errors / max(requests, 1)
+        print(f"\ngRPC, 10 backends each 10 % UNAVAILABLE, {elapsed:.1f}s: calls {requests}, client-visible errors "
+              f"{errors} ({rate * 100:.3f} %) {counts}; upstream attempts {attempts}, {failed} UNAVAILABLE "
+              f"({failed / max(attempts, 1) * 100:.2f} %)")
+        self.assertGreater(requests, 1000, "too little load to judge")
+        self.assertLess(rate, 0.01, f"client-visible error rate {rate * 100:.3f} % (requirement: < 1 %) {counts}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@
                                        GET /__peer/stats (not counted) with {"name", "count", "by_status",
                                        "arrivals"?} (arrivals only with ?arrivals=1); GET /__peer/set?delay_ms=D
                                        &fail_rate=F changes both at run time. Logs nothing per request.
+  peers.py grpc-flaky       --port P [--fail-rate F] [--name N]
+                                       h2c gRPC server answering every unary call with one EchoResponse
+                                       {message: N} and grpc-status 0, or (with probability F) a trailers-only
+                                       grpc-status 14 UNAVAILABLE. Counts calls; an h2 GET /__peer/stats (not
+                                       counted) answers {"name", "count", "by_status"}.
 
 Standard library + python3-h2 only; run with /usr/bin/python3.
 """
@@ -380,10 +385,63 @@ def grpc_drop(args):
     serve(args.port, handle)
 
 
+def grpc_flaky(args):
+    import random
+    import h2.events
+    name = args.name or str(args.port)
+    lock = threading.Lock()
+    stats = {"count": 0, "by_status": {}}
+    rng = random.Random()
+
+    def answer(c, sid, path):
+        if path.startswith(b"/__peer/stats"):
+            with lock:
+                body = json.dumps({"name": name, "count": stats["count"], "by_status": dict(stats["by_status"])}).encode()
+            c.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/json"),
+                                 (b"content-length", str(len(body)).encode())])
+            c.send_data(sid, body, end_stream=True)
+            return
+        fail = args.fail_rate >= 1.0 or (args.fail_rate > 0 and rng.random() < args.fail_rate)
+        code = 14 if fail else 0
+        with lock:
+            stats["count"] += 1
+            stats["by_status"][code] = stats["by_status"].get(code, 0) + 1
+        if fail:
+            c.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/grpc"), (b"grpc-status", b"14"),
+                                 (b"grpc-message", b"flaky")], end_stream=True)
+            return
+        msg = pb_echo_response(name, 0)
+        c.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/grpc")])
+        c.send_data(sid, b"\x00" + len(msg).to_bytes(4, "big") + msg)
+        c.send_headers(sid, [(b"grpc-status", b"0")], end_stream=True)
+
+    def handle(s, peer):
+        c = h2_conn()
+        s.sendall(c.data_to_send())
+        paths = {}
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return
+            for ev in c.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    paths[ev.stream_id] = dict(ev.headers).get(b":path", b"/")
+                    if ev.stream_ended:
+                        answer(c, ev.stream_id, paths.pop(ev.stream_id))
+                elif isinstance(ev, h2.events.DataReceived):
+                    c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id in paths:
+                    answer(c, ev.stream_id, paths.pop(ev.stream_id))
+            s.sendall(c.data_to_send())
+
+    log(f"grpc-flaky {name} fail_rate={args.fail_rate}")
+    serve(args.port, handle)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kind", choices=["h1-echo", "ws-echo", "tcp-echo", "sink", "h2-echo-headers", "grpc-drop",
-                                         "h1-delay"])
+                                         "h1-delay", "grpc-flaky"])
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--header-table-size", type=int, default=None)
     ap.add_argument("--messages", type=int, default=3)
@@ -408,6 +466,8 @@ def main():
         grpc_drop(args)
     elif args.kind == "h1-delay":
         run_h1_delay(args)
+    elif args.kind == "grpc-flaky":
+        grpc_flaky(args)
 
 
 if __name__ == "__main__":
