@@ -128,7 +128,8 @@ def main():
         per_min = connects_ok / elapsed * 60
         responses = {k: m.sum("weft_responses_total", cluster="conn.test:80", status_class=k)
                      for k in ("2xx", "4xx", "5xx", "none")}
-        print(f"wrk: {elapsed:.1f}s, requests={r['requests']} ({r['requests'] / elapsed:.0f}/s) non-2xx/3xx={r['non2xx']} "
+        print(f"wrk: {elapsed:.1f}s, requests={r['requests']} ({r['requests'] / elapsed:.0f}/s) "
+              f"non-2xx/3xx={r['non2xx']} "
               f"socket errors={r['socket_errors']} (rc {wrk.returncode})")
         print(f"weft responses by class: {responses}")
         print(f"upstream connects ok: {connects_ok:.0f} in {elapsed:.1f}s = {per_min:.0f}/min; nginx requests "

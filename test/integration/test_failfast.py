@@ -58,7 +58,8 @@ class FailFast(WeftTestCase):
         super().setUp()
         self.dead = [free_port() for _ in range(3)]
         self.weft = self.env.weft(workers=2, clusters=[
-            cluster("down.test:80", [f"127.0.0.1:{p}" for p in self.dead], failfast_timeout=f"{int(FAILFAST_S * 1000)}ms"),
+            cluster("down.test:80", [f"127.0.0.1:{p}" for p in self.dead],
+                    failfast_timeout=f"{int(FAILFAST_S * 1000)}ms"),
             cluster("downgrpc.test:80", [f"127.0.0.1:{p}" for p in self.dead], protocol="http2",
                     failfast_timeout=f"{int(FAILFAST_S * 1000)}ms"),
         ])
@@ -123,7 +124,8 @@ class FailFast(WeftTestCase):
         for label, rs in (("h1 sequential", h1_results), ("h1 concurrent", conc_results)):
             lat = [r[2] for r in rs]
             print(f"{label}: {len(rs)} requests, statuses {sorted({(r[0], r[1]) for r in rs}, key=str)}, "
-                  f"first {lat[0] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms, p50 {percentile(lat, 50) * 1000:.1f} ms")
+                  f"first {lat[0] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms, "
+                  f"p50 {percentile(lat, 50) * 1000:.1f} ms")
         lat = [r[2] for r in grpc_results]
         print(f"gRPC: {len(grpc_results)} calls, results {sorted({(r[0], r[1]) for r in grpc_results}, key=str)}, "
               f"first {lat[0] * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms")

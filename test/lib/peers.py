@@ -144,7 +144,8 @@ def run_h1_delay(args):
                     elif k == "fail_rate":
                         knobs["fail_rate"] = float(v)
                 log(f"h1-delay {name}: delay={knobs['delay'] * 1000:.1f}ms fail_rate={knobs['fail_rate']}")
-                out = json.dumps({"name": name, "delay_ms": knobs["delay"] * 1000, "fail_rate": knobs["fail_rate"]}).encode()
+                out = json.dumps({"name": name, "delay_ms": knobs["delay"] * 1000,
+                                  "fail_rate": knobs["fail_rate"]}).encode()
                 status = 200
             elif self.path.startswith("/__peer/stats"):
                 with lock:
@@ -396,7 +397,8 @@ def grpc_flaky(args):
     def answer(c, sid, path):
         if path.startswith(b"/__peer/stats"):
             with lock:
-                body = json.dumps({"name": name, "count": stats["count"], "by_status": dict(stats["by_status"])}).encode()
+                body = json.dumps({"name": name, "count": stats["count"],
+                                   "by_status": dict(stats["by_status"])}).encode()
             c.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/json"),
                                  (b"content-length", str(len(body)).encode())])
             c.send_data(sid, body, end_stream=True)
