@@ -140,6 +140,24 @@ class Retries(WeftTestCase):
         self.assertEqual(attempts, requests + reasons.get("not-processed", 0),
                          "a POST that reached the server was sent again")
 
+    # PUT is idempotent (docs/configuration.md#retries): a small body, sent with the head in
+    # one write, is replayable, so a 503 is retried like a GET's. 20 requests stay far
+    # inside the budget's 10/s x 10 s floor, so every one of them must be retried.
+    def test_put_with_small_body_retried(self):
+        b = self.env.peer("h1-delay", "--fail-rate", 1, "--name", "always503", name="always503")
+        weft = self.env.weft(workers=1, clusters=[cluster(CLUSTER, [b.addr])])
+        statuses = []
+        for _ in range(20):
+            status, _, _ = h1_request(weft.port, "PUT", "/retry", host="retry.test", body=b"hello")
+            statuses.append(status)
+        attempts = backend_count(b)["count"]
+        reasons, exhausted, _ = retry_metrics(weft)
+        print(f"\n20 PUTs (5-byte body) to a 100 % 503 backend: statuses {sorted(set(statuses))}, "
+              f"{attempts} upstream attempts, retries {reasons}, budget exhausted {exhausted:.0f}")
+        self.assertEqual(set(statuses), {503})
+        self.assertGreaterEqual(reasons.get("status", 0), 20, "PUTs with a small body were not retried")
+        self.assertGreaterEqual(attempts, 40, "PUTs with a small body were not retried")
+
     def error_rate_check(self, label, backends, seconds=8.0):
         weft = self.env.weft(workers=2, clusters=[cluster(CLUSTER, [b.addr for b in backends])])
         counts, elapsed = run_load(weft.port, threads=8, seconds=seconds)
