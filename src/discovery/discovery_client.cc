@@ -163,6 +163,7 @@ class DiscoveryClient::Impl {
         lock.unlock();
         handleCommands(nullptr);
         expireUnused(nullptr);
+        refreshAges();  // the age matters most while disconnected
       }
     }
   }
@@ -191,6 +192,7 @@ class DiscoveryClient::Impl {
       if (stopping() || Clock::now() >= deadline) return false;
       handleCommands(nullptr);
       expireUnused(nullptr);
+      refreshAges();
     }
     auto stub = discovery_v3::AggregatedDiscoveryService::NewStub(channel);
     grpc::ClientContext ctx;
