@@ -69,7 +69,9 @@ Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config,
 Forwarder::~Forwarder() = default;
 
 Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
-  auto& e = clusters_[c.name];
+  auto& slot = clusters_[c.name];
+  if (!slot) slot = std::make_shared<ClusterEntry>();
+  auto& e = *slot;
   if (!e.cluster) {
     e.cluster = std::make_unique<upstream::Cluster>(ex_, c.name, poolOptions(c), balancerOptions(c),
                                                     upstream::EndpointPolicy{}, workerIndex_);
@@ -86,7 +88,9 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
                                         labels({base, labelPair("status_class", kClasses[i])}));
   }
   e.cluster->setBalancerOptions(balancerOptions(c));
-  e.budget.setPolicy({c.retryBudgetRatio, c.retryBudgetMinPerSecond, c.retryBudgetTtl});
+  // Each worker keeps its own budget; the floor is the proxy's, so each worker
+  // gets its share of it (the ratio part scales with each worker's requests).
+  e.budget.setPolicy({c.retryBudgetRatio, static_cast<double>(c.retryBudgetMinPerSecond) / workers_, c.retryBudgetTtl});
   if (e.version.empty() || e.config.endpoints != c.endpoints || e.cluster->size() != c.endpoints.size()) {
     e.version = fmt::format("config-{}", generation_);
     e.appliedAt = std::chrono::steady_clock::now();
@@ -98,6 +102,7 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
 
 void Forwarder::applyConfig(const ProxyConfig& config) {
   ++generation_;
+  workers_ = std::max<size_t>(1, config.workers);
   if (direction_ == Direction::kInbound) {
     ClusterConfig app;
     app.name = std::string(kInboundCluster);
@@ -111,7 +116,7 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
   // requests for them now fail as unknown services.
   for (auto it = clusters_.begin(); it != clusters_.end();) {
     if (!config.findCluster(it->first)) {
-      it->second.cluster->setEndpoints({});
+      it->second->cluster->setEndpoints({});
       it = clusters_.erase(it);
     } else {
       ++it;
@@ -119,14 +124,14 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
   }
 }
 
-Forwarder::ClusterEntry* Forwarder::route(const http::RequestHead& request) {
-  if (direction_ == Direction::kInbound) return &clusters_.begin()->second;
+std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request) {
+  if (direction_ == Direction::kInbound) return clusters_.begin()->second;
   auto it = clusters_.find(model::normalizeAuthority(request.authority));
-  return it == clusters_.end() ? nullptr : &it->second;
+  return it == clusters_.end() ? nullptr : it->second;
 }
 
 boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
-  ClusterEntry* entry = route(exchange->request);
+  std::shared_ptr<ClusterEntry> entry = route(exchange->request);
   if (!entry) {
     exchange->failBeforeResponse(ProxyError::kUnknownService);
     threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
@@ -183,19 +188,21 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
       }
       if (exchange->cancelled()) break;
     }
-    // A failed response may be retried only with the whole request body in
-    // hand (ended, within the replay buffer) and budget to spend.
+    // Reserve a retry before an attempt that may need one (so concurrent
+    // requests cannot overdraw); the pool checks at response time that the
+    // whole request body is in hand to replay.
+    auto reserved = upstream::RetryBudget::Withdrawal::kNone;
     budgetDenied = false;
-    exchange->mayRetryResponse = false;
-    if (statusRetryable && statusRetries < entry.config.maxRetries && exchange->requestBody.ended() &&
-        !exchange->requestBody.failed() && exchange->requestBody.totalPushed() <= kReplayBufferBytes) {
-      exchange->mayRetryResponse = entry.budget.canRetry(std::chrono::steady_clock::now());
-      budgetDenied = !exchange->mayRetryResponse;
+    if (statusRetryable && statusRetries < entry.config.maxRetries) {
+      reserved = entry.budget.withdraw(std::chrono::steady_clock::now());
+      budgetDenied = reserved == upstream::RetryBudget::Withdrawal::kNone;
     }
+    exchange->mayRetryResponse = reserved != upstream::RetryBudget::Withdrawal::kNone;
     exchange->endpoint = pick.state->address();
     auto sentAt = std::chrono::steady_clock::now();
     cluster.requestStarted(*pick.state);
-    auto result = co_await pick.pool->send(exchange, fresh);
+    auto pool = pick.pool;  // held across the send, whatever a reload does meanwhile
+    auto result = co_await pool->send(exchange, fresh);
     // Latency sample for peak-EWMA: time to the response head, the part the
     // endpoint controls (a long stream's body is the client's business).
     auto rtt = exchange->hasResponse() ? exchange->responseHeadAt - sentAt : std::chrono::nanoseconds(0);
@@ -205,6 +212,8 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
                            : exchange->responseBody.failed()      ? proxyErrorCode(exchange->responseBody.error())
                                                                   : std::string_view("http-5xx");
     cluster.requestEnded(*pick.state, failed, why, rtt);
+    if (result.outcome != SendOutcome::kRetryableResponse)
+      entry.budget.refund(reserved, std::chrono::steady_clock::now());
     if (result.outcome == SendOutcome::kOk) {
       if (budgetDenied && exchange->hasResponse() && exchange->isRetryableResponse(exchange->response))
         entry.budgetExhausted->inc();
@@ -221,16 +230,15 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
     } else if (result.outcome == SendOutcome::kFailed && isConnectError(result.error) &&
                ++connectAttempts < kMaxConnectAttempts && cluster.size() > 1) {
       // Never reached a server: another endpoint cannot add load anywhere.
-      avoid = pick.state;
+      avoid = pick.state.get();
       pick = {};
       fresh = false;
       reason = "connect-failed";
     } else if (result.outcome == SendOutcome::kRetryableResponse) {
       // The attempt was allowed to be retried and its response was
       // discarded: from here on, a retry is owed to the client.
-      ++statusRetries;
-      entry.budget.recordRetry(std::chrono::steady_clock::now());
-      avoid = cluster.size() > 1 ? pick.state : nullptr;
+      ++statusRetries;  // paid for by the reservation above
+      avoid = cluster.size() > 1 ? pick.state.get() : nullptr;
       pick = {};
       fresh = false;
       reason = "status";
@@ -253,8 +261,8 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
 }
 
 void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) const {
-  for (const auto& [name, e] : clusters_)
-    if (only.empty() || only == name) {
+  for (const auto& [name, entry] : clusters_)
+    if (const auto& e = *entry; only.empty() || only == name) {
       auto age = std::chrono::duration<double>(std::chrono::steady_clock::now() - e.appliedAt).count();
       // Splice the set's version and age into the cluster's own JSON object.
       auto json = e.cluster->debugJson();

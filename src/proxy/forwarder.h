@@ -50,7 +50,9 @@ class Forwarder final : public http::ExchangeHandler {
     std::chrono::steady_clock::time_point appliedAt;
   };
 
-  ClusterEntry* route(const http::RequestHead& request);
+  // Entries are shared with the requests using them, so a config reload that
+  // removes a cluster never frees it under a request in flight.
+  std::shared_ptr<ClusterEntry> route(const http::RequestHead& request);
   ClusterEntry& addCluster(const ClusterConfig& c);
   boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange);
   void record(ClusterEntry& entry, const http::Exchange& exchange);
@@ -58,9 +60,10 @@ class Forwarder final : public http::ExchangeHandler {
   boost::asio::any_io_executor ex_;
   Direction direction_;
   size_t workerIndex_;
-  std::map<std::string, ClusterEntry, std::less<>> clusters_;
+  std::map<std::string, std::shared_ptr<ClusterEntry>, std::less<>> clusters_;
   uint64_t generation_ = 0;  // config applications, for static clusters' version
   upstream::FastRandom rng_;  // retry backoff jitter
+  size_t workers_ = 1;        // the proxy's worker count, to share the retry floor
 };
 
 }  // namespace weft::proxy

@@ -1,5 +1,7 @@
 #include "upstream/balancer.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -21,8 +23,14 @@ void Balancer::setEndpoints(std::vector<EndpointState*> endpoints) {
 
 void Balancer::healthChanged() {
   ready_.clear();
-  for (size_t i = 0; i < endpoints_.size(); ++i)
-    if (endpoints_[i]->health() == EndpointHealth::kReady) ready_.push_back(i);
+  cumulative_.clear();
+  uint64_t total = 0;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    if (endpoints_[i]->health() != EndpointHealth::kReady) continue;
+    ready_.push_back(i);
+    total += endpoints_[i]->weight();
+    cumulative_.push_back(total);
+  }
   if (!ready_.empty()) {
     failFast_ = false;
     if (waiting_) {
@@ -32,10 +40,17 @@ void Balancer::healthChanged() {
   }
 }
 
+size_t Balancer::sampleWeighted() {
+  uint64_t r = rng_.below(static_cast<size_t>(cumulative_.back()));
+  return static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), r) - cumulative_.begin());
+}
+
 Pick Balancer::pickReady(const EndpointState* avoid) {
   auto now = EndpointState::Clock::now();
   auto cost = [&](size_t k) { return endpoints_[ready_[k]]->cost(now); };
-  size_t chosen = ready_[pickTwoChoices(ready_.size(), rng_, cost)];
+  size_t a = sampleWeighted();
+  size_t b = ready_.size() > 1 ? sampleWeighted() : a;
+  size_t chosen = ready_[(b != a && cost(b) < cost(a)) ? b : a];
   if (endpoints_[chosen] == avoid && ready_.size() > 1) {
     // Deterministically take the cheapest other ready endpoint.
     size_t best = SIZE_MAX;

@@ -1,6 +1,10 @@
 #pragma once
 // Picks an endpoint for each request: power of two choices over the ready
-// endpoints' peak-EWMA cost (DESIGN.md §6). With none ready a request waits in
+// endpoints' peak-EWMA cost (DESIGN.md §6). The two candidates are sampled
+// in proportion to their weights and the cheaper one wins, the first sample on
+// a tie: with equal costs each endpoint gets exactly its weight's share
+// (P(i) = w_i² + w_i(1 − w_i) = w_i for normalised weights), while a slow or
+// busy endpoint loses every comparison it takes part in. With none ready a request waits in
 // a bounded queue for up to the failfast timeout; when that expires with
 // still none ready the balancer enters fail-fast — later requests fail at once
 // — and leaves it on the first endpoint that becomes ready. A full queue
@@ -56,6 +60,8 @@ class Balancer {
   FastRandom rng_;
   std::vector<EndpointState*> endpoints_;
   std::vector<size_t> ready_;           // indices of ready endpoints
+  std::vector<uint64_t> cumulative_;    // prefix sums of the ready endpoints' weights
+  size_t sampleWeighted();              // index into ready_
   bool failFast_ = false;
   size_t waiting_ = 0;
   boost::asio::steady_timer readySignal_;  // cancelled to wake every waiter

@@ -60,7 +60,7 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
     if (!slot) {
       slot = std::make_unique<Slot>();
       slot->address = *addr;
-      slot->state = std::make_unique<EndpointState>(spec.address, spec.weight, policy_, EndpointState::Clock::now());
+      slot->state = std::make_shared<EndpointState>(spec.address, spec.weight, policy_, EndpointState::Clock::now());
       slot->probeTimer = std::make_unique<asio::steady_timer>(ex_);
       slot->alive = std::make_shared<bool>(true);
       healthGauges_[static_cast<size_t>(EndpointHealth::kPending)]->add(1);
@@ -77,13 +77,11 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
     *removed->alive = false;
     removed->probeTimer->cancel();
     healthGauges_[static_cast<size_t>(removed->state->health())]->add(-1);
-    for (auto* pool : {&removed->http1, &removed->http2}) {
-      if (!*pool) continue;
-      (*pool)->drain();
-      draining_.push_back(std::move(*pool));
-    }
+    // Idle connections close now; requests in flight hold the pool (and the
+    // endpoint state) through their ClusterPick until they finish.
+    for (auto* pool : {&removed->http1, &removed->http2})
+      if (*pool) (*pool)->drain();
   }
-  std::erase_if(draining_, [](const auto& p) { return p->openConnections() == 0; });
   slots_ = std::move(next);
   std::vector<EndpointState*> states;
   for (auto& s : slots_) states.push_back(s->state.get());
@@ -91,7 +89,7 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
   for (Slot* s : fresh) scheduleProbe(*s, std::chrono::milliseconds(0));
 }
 
-EndpointPool& Cluster::poolFor(Slot& slot, PoolProtocol protocol) {
+const std::shared_ptr<EndpointPool>& Cluster::poolFor(Slot& slot, PoolProtocol protocol) {
   auto& pool = protocol == PoolProtocol::kHttp2 ? slot.http2 : slot.http1;
   if (!pool) {
     PoolOptions o = options_;
@@ -100,11 +98,11 @@ EndpointPool& Cluster::poolFor(Slot& slot, PoolProtocol protocol) {
       if (*alive) onConnectResult(*s, err);
     };
     if (protocol == PoolProtocol::kHttp2)
-      pool = std::make_unique<Http2Pool>(ex_, slot.address, std::move(o));
+      pool = std::make_shared<Http2Pool>(ex_, slot.address, std::move(o));
     else
-      pool = std::make_unique<Http1Pool>(ex_, slot.address, std::move(o));
+      pool = std::make_shared<Http1Pool>(ex_, slot.address, std::move(o));
   }
-  return *pool;
+  return pool;
 }
 
 void Cluster::setHealth(Slot& slot, EndpointHealth before) {
@@ -129,14 +127,27 @@ void Cluster::onConnectResult(Slot& slot, int err) {
 
 void Cluster::scheduleProbe(Slot& slot, std::chrono::milliseconds delay) {
   if (slot.probing) return;  // one probe schedule per endpoint, whatever the number of failures
+  if (balancer_.readyCount() == 0 && delay > kDemandProbeCap)
+    delay = std::chrono::milliseconds(static_cast<int64_t>(jitter() * kDemandProbeCap.count()));
   slot.probing = true;
+  slot.probeDue = std::chrono::steady_clock::now() + delay;
+  uint64_t generation = ++slot.probeGeneration;
   slot.probeTimer->expires_after(delay);
-  slot.probeTimer->async_wait([this, s = &slot, alive = slot.alive](boost::system::error_code ec) {
-    if (!*alive) return;
+  slot.probeTimer->async_wait([this, s = &slot, alive = slot.alive, generation](boost::system::error_code ec) {
+    if (!*alive || generation != s->probeGeneration) return;
     s->probing = false;
     if (ec) return;
     asio::co_spawn(ex_, probe(s, alive), asio::detached);
   });
+}
+
+void Cluster::expediteProbes() {
+  auto latest = std::chrono::steady_clock::now() + kDemandProbeCap;
+  for (auto& s : slots_) {
+    if (!s->probing || s->probeDue <= latest) continue;
+    s->probing = false;  // the pending wait becomes stale (generation) and is replaced
+    scheduleProbe(*s, kDemandProbeCap);
+  }
 }
 
 asio::awaitable<void> Cluster::probe(Slot* slot, std::shared_ptr<bool> alive) {
@@ -154,10 +165,11 @@ asio::awaitable<void> Cluster::probe(Slot* slot, std::shared_ptr<bool> alive) {
 }
 
 asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const EndpointState* avoid) {
+  if (balancer_.readyCount() == 0 && !slots_.empty()) expediteProbes();
   auto p = co_await balancer_.pick(avoid);
   if (p.error != ProxyError::kNone) co_return ClusterPick{p.error, nullptr, nullptr};
   Slot& slot = *slots_[p.index];
-  co_return ClusterPick{ProxyError::kNone, &poolFor(slot, protocol), slot.state.get()};
+  co_return ClusterPick{ProxyError::kNone, poolFor(slot, protocol), slot.state};
 }
 
 void Cluster::requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt) {

@@ -11,6 +11,11 @@
 // weft_balancer_endpoints{cluster,state,worker}: pending + ready + failed ==
 // size of the current endpoint set.
 //
+// While no endpoint is ready and requests want one, probe delays are capped
+// at kDemandProbeCap (jittered), so the first endpoint to come back is found
+// within about a second however long the outage was; the cap costs at most
+// one connect per endpoint per worker per cap interval.
+//
 // Owned by a worker and touched only on its thread.
 #include <array>
 #include <memory>
@@ -32,14 +37,18 @@ namespace weft::upstream {
 
 enum class PoolProtocol { kHttp1, kHttp2 };
 
+// Shared ownership: a request keeps its endpoint's pool and state alive
+// while it is in flight, even if a config change removes the endpoint.
 struct ClusterPick {
   ProxyError error = ProxyError::kNone;
-  EndpointPool* pool = nullptr;
-  EndpointState* state = nullptr;
+  std::shared_ptr<EndpointPool> pool;
+  std::shared_ptr<EndpointState> state;
 };
 
 class Cluster {
  public:
+  static constexpr std::chrono::milliseconds kDemandProbeCap{500};
+
   Cluster(boost::asio::any_io_executor ex, std::string name, PoolOptions options, BalancerOptions balancer,
           EndpointPolicy policy, size_t workerIndex);
   ~Cluster();
@@ -72,17 +81,21 @@ class Cluster {
   struct Slot {
     model::Endpoint spec;
     boost::asio::ip::tcp::endpoint address;
-    std::unique_ptr<EndpointState> state;
-    std::unique_ptr<EndpointPool> http1;
-    std::unique_ptr<EndpointPool> http2;
+    std::shared_ptr<EndpointState> state;
+    std::shared_ptr<EndpointPool> http1;
+    std::shared_ptr<EndpointPool> http2;
     std::unique_ptr<boost::asio::steady_timer> probeTimer;
     bool probing = false;
+    uint64_t probeGeneration = 0;  // a rescheduled probe makes older timer callbacks stale
+    std::chrono::steady_clock::time_point probeDue{};
     std::shared_ptr<bool> alive;  // false once removed: late callbacks are ignored
   };
-  EndpointPool& poolFor(Slot& slot, PoolProtocol protocol);
+  const std::shared_ptr<EndpointPool>& poolFor(Slot& slot, PoolProtocol protocol);
   void setHealth(Slot& slot, EndpointHealth before);
   void onConnectResult(Slot& slot, int connectErrno);
   void scheduleProbe(Slot& slot, std::chrono::milliseconds delay);
+  // With requests waiting and nothing ready, bring far-off probes forward.
+  void expediteProbes();
   boost::asio::awaitable<void> probe(Slot* slot, std::shared_ptr<bool> alive);
   double jitter() { return static_cast<double>(rng_.next() >> 11) * 0x1.0p-53; }
 
@@ -91,7 +104,6 @@ class Cluster {
   PoolOptions options_;
   EndpointPolicy policy_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::unique_ptr<EndpointPool>> draining_;  // kept until their in-flight work ends
   Balancer balancer_;
   FastRandom rng_;
   std::array<Gauge*, 3> healthGauges_{};  // indexed by EndpointHealth

@@ -2,8 +2,12 @@
 // Peak-EWMA latency estimate of one endpoint (the Finagle / linkerd2-proxy
 // load metric): a slower observation replaces the estimate at once (peak),
 // faster ones pull it down with exponential decay over time. The balancer's
-// cost is estimate × (in-flight + 1) / weight. Worker thread only; times are
-// passed in so tests drive the clock.
+// cost is estimate × (in-flight + weight) / weight, i.e. the design's
+// estimate × (in-flight + 1) / weight with the idle term scaled by the weight:
+// idle endpoints of different weights then cost the same, so weighted sampling
+// of the two candidates (Balancer) decides, and shares follow the weights;
+// under load, in-flight per unit of weight is what is compared. Worker thread
+// only; times are passed in so tests drive the clock.
 #include <chrono>
 #include <cstdint>
 
@@ -23,7 +27,8 @@ class PeakEwma {
   uint32_t inFlight() const { return inFlight_; }
 
   double cost(Clock::time_point now, uint32_t weight) const {
-    return estimateNanos(now) * (inFlight_ + 1) / (weight ? weight : 1);
+    double w = weight ? weight : 1;
+    return estimateNanos(now) * (inFlight_ + w) / w;
   }
 
  private:

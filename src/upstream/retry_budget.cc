@@ -15,11 +15,47 @@ RetryBudget::Slot& RetryBudget::slotFor(Clock::time_point now) {
   return s;
 }
 
-void RetryBudget::recordRequest(Clock::time_point now) { slotFor(now).requests++; }
+void RetryBudget::refill(Clock::time_point now) {
+  if (!started_) {
+    started_ = true;
+    refilledAt_ = now;
+    return;
+  }
+  if (now <= refilledAt_) return;
+  double elapsed = std::chrono::duration<double>(now - refilledAt_).count();
+  double cap = policy_.minPerSecond * static_cast<double>(policy_.ttl.count());
+  floorTokens_ = std::min(cap, floorTokens_ + elapsed * policy_.minPerSecond);
+  refilledAt_ = now;
+}
 
-void RetryBudget::recordRetry(Clock::time_point now) { slotFor(now).retries++; }
+void RetryBudget::recordRequest(Clock::time_point now) {
+  refill(now);
+  slotFor(now).requests++;
+}
 
-uint64_t RetryBudget::requestsInWindow(Clock::time_point now) {
+RetryBudget::Withdrawal RetryBudget::withdraw(Clock::time_point now) {
+  refill(now);
+  if (static_cast<double>(retriesInWindow(now)) + 1.0 <= policy_.ratio * static_cast<double>(requestsInWindow(now))) {
+    slotFor(now).retries++;
+    return Withdrawal::kRatio;
+  }
+  if (floorTokens_ >= 1.0) {
+    floorTokens_ -= 1.0;
+    return Withdrawal::kFloor;
+  }
+  return Withdrawal::kNone;
+}
+
+void RetryBudget::refund(Withdrawal w, Clock::time_point now) {
+  if (w == Withdrawal::kRatio) {
+    Slot& s = slotFor(now);
+    if (s.retries) s.retries--;
+  } else if (w == Withdrawal::kFloor) {
+    floorTokens_ += 1.0;
+  }
+}
+
+uint64_t RetryBudget::requestsInWindow(Clock::time_point now) const {
   int64_t sec = secondOf(now);
   int64_t span = std::clamp<int64_t>(policy_.ttl.count(), 1, kSlots);
   uint64_t n = 0;
@@ -28,19 +64,13 @@ uint64_t RetryBudget::requestsInWindow(Clock::time_point now) {
   return n;
 }
 
-uint64_t RetryBudget::retriesInWindow(Clock::time_point now) {
+uint64_t RetryBudget::retriesInWindow(Clock::time_point now) const {
   int64_t sec = secondOf(now);
   int64_t span = std::clamp<int64_t>(policy_.ttl.count(), 1, kSlots);
   uint64_t n = 0;
   for (const auto& s : slots_)
     if (s.epoch > sec - span && s.epoch <= sec) n += s.retries;
   return n;
-}
-
-bool RetryBudget::canRetry(Clock::time_point now) {
-  double allowed = policy_.ratio * static_cast<double>(requestsInWindow(now)) +
-                   static_cast<double>(policy_.minPerSecond) * static_cast<double>(policy_.ttl.count());
-  return static_cast<double>(retriesInWindow(now)) + 1.0 <= allowed;
 }
 
 }  // namespace weft::upstream

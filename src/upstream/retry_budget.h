@@ -1,10 +1,15 @@
 #pragma once
-// A retry budget (the Finagle / Linkerd model): over a sliding window of `ttl`,
-// retries may not exceed `ratio` × requests + `minPerSecond` × ttl. Retries
-// therefore add at most ~20 % load when everything fails (incident 004: 3
-// retries per request turned each failure into 4 attempts), while a quiet
-// service can still retry a little. One budget per cluster per worker; worker
-// thread only; time is passed in.
+// A retry budget (after Finagle / Linkerd): retries may not exceed `ratio` of
+// the requests seen over the last `ttl`, plus a small floor that accrues at
+// `minPerSecond` (capped at `minPerSecond` × `ttl`) so a quiet service can
+// still retry. Over any run, retries ≤ ratio × requests + minPerSecond ×
+// duration: a failing service sees at most ~1.2× its load from retries
+// (incident 004 turned every failure into 4 attempts).
+//
+// A retry is withdrawn *before* the attempt that may need it, so concurrent
+// requests cannot overdraw; an attempt that did not need its retry refunds it.
+// One budget per cluster per worker (the proxy divides the floor among its
+// workers); worker thread only; time is passed in.
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -13,25 +18,27 @@ namespace weft::upstream {
 
 struct RetryBudgetPolicy {
   double ratio = 0.2;
-  uint32_t minPerSecond = 10;
+  double minPerSecond = 10;
   std::chrono::seconds ttl{10};
 };
 
 class RetryBudget {
  public:
   using Clock = std::chrono::steady_clock;
+  enum class Withdrawal : uint8_t { kNone, kRatio, kFloor };
+
   explicit RetryBudget(RetryBudgetPolicy policy = {}) : policy_(policy) {}
 
   void setPolicy(const RetryBudgetPolicy& p) { policy_ = p; }
   // Every original request (not retries) deposits.
   void recordRequest(Clock::time_point now);
-  // True when a retry fits the budget now (does not withdraw).
-  bool canRetry(Clock::time_point now);
-  // Withdraws one retry (call when a retry is actually sent).
-  void recordRetry(Clock::time_point now);
+  // Takes one retry if the budget has one: kNone when spent.
+  Withdrawal withdraw(Clock::time_point now);
+  // Gives back a retry that was not used.
+  void refund(Withdrawal w, Clock::time_point now);
 
-  uint64_t requestsInWindow(Clock::time_point now);
-  uint64_t retriesInWindow(Clock::time_point now);
+  uint64_t requestsInWindow(Clock::time_point now) const;
+  uint64_t retriesInWindow(Clock::time_point now) const;  // those drawn from the ratio part
 
  private:
   static constexpr size_t kSlots = 60;  // one slot per second: a ttl of up to 60 s
@@ -42,9 +49,13 @@ class RetryBudget {
   };
   Slot& slotFor(Clock::time_point now);
   int64_t secondOf(Clock::time_point now) const;
+  void refill(Clock::time_point now);
 
   RetryBudgetPolicy policy_;
   std::array<Slot, kSlots> slots_{};
+  double floorTokens_ = 0;
+  Clock::time_point refilledAt_{};
+  bool started_ = false;
 };
 
 }  // namespace weft::upstream

@@ -63,6 +63,8 @@ class BodyPipe {
   // Makes every consumed byte readable again. False if more than the limit
   // was consumed (the body cannot be replayed).
   bool rewind();
+  // Whether rewind() would succeed now.
+  bool canRewind() const { return retainLimit_ ? !retainOverflow_ : consumed_ == 0; }
   void stopRetaining();
 
   // Called with the number of bytes the consumer just consumed.

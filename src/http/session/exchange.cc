@@ -24,6 +24,8 @@ boost::asio::awaitable<void> Exchange::waitResponse() {
 }
 
 bool Exchange::isRetryableResponse(const ResponseHead& head) const {
+  // Only with the whole request in hand: a retry must replay all of it.
+  if (!requestBody.ended() || requestBody.failed() || !requestBody.canRewind()) return false;
   if (head.status == 502 || head.status == 503 || head.status == 504) return true;
   return request.isGrpc() && !head.hasBody && head.headers.get("grpc-status") == "14";
 }

@@ -69,7 +69,8 @@ class Exchange {
   // HTTP/1 connection or resetting the HTTP/2 stream) and reports
   // kRetryableResponse, so the client never sees it.
   bool mayRetryResponse = false;
-  // 502, 503, 504; or a gRPC trailers-only UNAVAILABLE.
+  // 502, 503, 504; or a gRPC trailers-only UNAVAILABLE — and only when the
+  // whole request body has arrived and can be replayed.
   bool isRetryableResponse(const ResponseHead& head) const;
 
  private:

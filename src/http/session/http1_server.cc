@@ -253,7 +253,9 @@ class Http1ServerSession {
       co_return WriteEnd{true, false};
     }
     BodyFraming framing = tunnel ? BodyFraming::kNone : responseFraming(resp, req.method, req.version);
-    bool keepAlive = !tunnel && req.keepAlive && resp.keepAlive && !draining() && requestDone_ &&
+    // The upstream's Connection header is hop-by-hop: it closes the upstream
+    // connection (the pool's business), never the client's.
+    bool keepAlive = !tunnel && req.keepAlive && !draining() && requestDone_ &&
                      framing != BodyFraming::kUntilClose;
     ResponseHeadOptions ho;
     ho.close = !keepAlive && !tunnel;

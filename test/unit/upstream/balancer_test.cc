@@ -68,7 +68,38 @@ TEST_F(BalancerTest, PrefersTheLessLoadedEndpoint) {
   states[1]->connectSucceeded();
   balancer.healthChanged();
   for (int i = 0; i < 5; ++i) states[0]->load().requestStarted();  // 5 in flight on endpoint 0
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(pickNow().index, 1u);   // P2C with two always compares both
+  // Candidates are sampled with replacement (that keeps shares proportional
+  // to weight); endpoint 0 wins only when both samples are endpoint 0: 1/4.
+  int busy = 0;
+  for (int i = 0; i < 4000; ++i) busy += pickNow().index == 0;
+  EXPECT_NEAR(busy, 1000, 150);
+}
+
+TEST_F(BalancerTest, EqualCostsShareTrafficByWeight) {
+  make(3);
+  states[0]->setWeight(1);
+  states[1]->setWeight(3);
+  states[2]->setWeight(6);
+  for (auto& s : states) s->connectSucceeded();
+  balancer.healthChanged();
+  std::vector<int> counts(3);
+  for (int i = 0; i < 20000; ++i) counts[pickNow().index]++;
+  EXPECT_NEAR(counts[0], 2000, 300);
+  EXPECT_NEAR(counts[1], 6000, 400);
+  EXPECT_NEAR(counts[2], 12000, 400);
+}
+
+TEST_F(BalancerTest, SlowEndpointLosesEveryComparison) {
+  make(4);
+  auto now = EndpointState::Clock::now();
+  for (auto& s : states) s->connectSucceeded();
+  for (int i = 0; i < 3; ++i) states[i]->load().observe(std::chrono::milliseconds(5), now);
+  states[3]->load().observe(std::chrono::milliseconds(50), now);
+  balancer.healthChanged();
+  int slow = 0;
+  for (int i = 0; i < 20000; ++i) slow += pickNow().index == 3;
+  // Only when both samples are the slow one: (1/4)^2.
+  EXPECT_NEAR(slow, 1250, 250);
 }
 
 TEST_F(BalancerTest, WaitsForTheFirstReadyEndpoint) {

@@ -24,14 +24,16 @@ TEST(PeakEwma, SlowerSampleIsTakenAtOnceFasterOnesDecay) {
   EXPECT_NEAR(e.estimateNanos(t0), expected, 1e3);
 }
 
-TEST(PeakEwma, CostGrowsWithInFlightAndShrinksWithWeight) {
+TEST(PeakEwma, CostGrowsWithInFlightPerUnitOfWeight) {
   auto t0 = PeakEwma::Clock::time_point{};
   PeakEwma e(milliseconds(10), seconds(10), t0);
   double base = e.cost(t0, 1);
+  EXPECT_DOUBLE_EQ(e.cost(t0, 3), base);  // idle: the weight does not change the cost
   e.requestStarted();
   e.requestStarted();
-  EXPECT_DOUBLE_EQ(e.cost(t0, 1), base * 3);
-  EXPECT_DOUBLE_EQ(e.cost(t0, 3), base);
+  EXPECT_DOUBLE_EQ(e.cost(t0, 1), base * 3);      // (2 + 1) / 1
+  EXPECT_DOUBLE_EQ(e.cost(t0, 2), base * 2);      // (2 + 2) / 2: two in flight on weight 2 = one on weight 1
+  EXPECT_DOUBLE_EQ(e.cost(t0, 4), base * 1.5);    // (2 + 4) / 4
   e.requestEnded();
   e.requestEnded();
   e.requestEnded();  // never underflows
