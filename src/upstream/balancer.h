@@ -46,6 +46,9 @@ class Balancer {
   // `avoid`: an endpoint to skip if another is ready (retry elsewhere).
   boost::asio::awaitable<Pick> pick(const EndpointState* avoid = nullptr);
 
+  // The synchronous path of pick() when readyCount() > 0 (no waiting).
+  Pick pickReady(const EndpointState* avoid = nullptr);
+
   bool failingFast() const { return failFast_; }
   size_t waiting() const { return waiting_; }
   size_t readyCount() const { return ready_.size(); }
@@ -53,7 +56,6 @@ class Balancer {
   void setOptions(const BalancerOptions& o) { options_ = o; }
 
  private:
-  Pick pickReady(const EndpointState* avoid);
 
   boost::asio::any_io_executor ex_;
   BalancerOptions options_;
