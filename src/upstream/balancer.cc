@@ -23,14 +23,9 @@ void Balancer::setEndpoints(std::vector<EndpointState*> endpoints) {
 
 void Balancer::healthChanged() {
   ready_.clear();
-  cumulative_.clear();
-  uint64_t total = 0;
-  for (size_t i = 0; i < endpoints_.size(); ++i) {
-    if (endpoints_[i]->health() != EndpointHealth::kReady) continue;
-    ready_.push_back(i);
-    total += endpoints_[i]->weight();
-    cumulative_.push_back(total);
-  }
+  for (size_t i = 0; i < endpoints_.size(); ++i)
+    if (endpoints_[i]->health() == EndpointHealth::kReady) ready_.push_back(i);
+  buildAliasTable();
   if (!ready_.empty()) {
     failFast_ = false;
     if (waiting_) {
@@ -40,9 +35,38 @@ void Balancer::healthChanged() {
   }
 }
 
+void Balancer::buildAliasTable() {
+  size_t n = ready_.size();
+  aliasProbability_.assign(n, 1.0);
+  alias_.resize(n);
+  if (n == 0) return;
+  double total = 0;
+  for (size_t k : ready_) total += endpoints_[k]->weight();
+  std::vector<double> scaled(n);
+  std::vector<uint32_t> small, large;
+  for (size_t k = 0; k < n; ++k) {
+    scaled[k] = endpoints_[ready_[k]]->weight() * static_cast<double>(n) / total;
+    alias_[k] = static_cast<uint32_t>(k);
+    (scaled[k] < 1.0 ? small : large).push_back(static_cast<uint32_t>(k));
+  }
+  while (!small.empty() && !large.empty()) {
+    uint32_t s = small.back(), l = large.back();
+    small.pop_back();
+    aliasProbability_[s] = scaled[s];
+    alias_[s] = l;
+    scaled[l] -= 1.0 - scaled[s];
+    if (scaled[l] < 1.0) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  // Leftovers (rounding) keep probability 1 and alias themselves.
+}
+
 size_t Balancer::sampleWeighted() {
-  uint64_t r = rng_.below(static_cast<size_t>(cumulative_.back()));
-  return static_cast<size_t>(std::upper_bound(cumulative_.begin(), cumulative_.end(), r) - cumulative_.begin());
+  size_t k = rng_.below(ready_.size());
+  double u = static_cast<double>(rng_.next() >> 11) * 0x1.0p-53;
+  return u < aliasProbability_[k] ? k : alias_[k];
 }
 
 Pick Balancer::pickReady(const EndpointState* avoid) {
