@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan fuzz bench bench-smoke soak clean
+.PHONY: all deps build demo test test-asan fuzz fuzz-build bench bench-smoke soak clean
 
 all: build
 
@@ -46,6 +46,11 @@ fuzz: fuzz-build
 bench: build
 	@$(BUILD)/bench/weft_micro_bench
 	@/usr/bin/python3 bench/e2e/run.py --weft $(BUILD)/bin/weft
+
+# Long resilience runs (minutes each): config churn and connection churn.
+soak: build
+	@/usr/bin/python3 bench/soak/churn.py --weft $(BUILD)/bin/weft
+	@/usr/bin/python3 bench/soak/connection_churn.py --weft $(BUILD)/bin/weft
 
 bench-smoke: build
 	@/usr/bin/python3 bench/e2e/run.py --weft $(BUILD)/bin/weft --smoke
