@@ -51,6 +51,18 @@ Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view he
   return *c.histogram;
 }
 
+GaugeTriple& MetricsRegistry::gaugeTriple(std::string_view name, std::string_view help, std::string labels,
+                                          std::string_view splitLabel, const std::array<std::string, 3>& names) {
+  Cell& c = add(name, help, labels, Kind::kGaugeTriple);
+  for (size_t i = 0; i < 3; ++i) {
+    c.tripleLabels[i] = labels;
+    if (!c.tripleLabels[i].empty()) c.tripleLabels[i] += ',';
+    c.tripleLabels[i] += labelPair(splitLabel, names[i]);
+  }
+  c.triple = std::make_unique<GaugeTriple>();
+  return *c.triple;
+}
+
 namespace {
 std::string withLabels(std::string_view name, std::string_view labels, std::string_view extra = {}) {
   std::string all(labels);
@@ -69,19 +81,26 @@ std::string MetricsRegistry::render() const {
     std::string help;
     Kind kind;
     std::map<std::string, std::vector<const Cell*>> series;
+    std::map<std::string, int64_t> tripleValues;  // each triple loaded once: its three series agree
   };
   std::map<std::string, Family> families;
   for (const Cell& c : cells_) {
     Family& f = families[c.name];
     f.help = c.help;
     f.kind = c.kind;
+    if (c.kind == Kind::kGaugeTriple) {
+      auto v = c.triple->load();
+      for (size_t i = 0; i < 3; ++i) f.tripleValues[c.tripleLabels[i]] += v[i];
+      continue;
+    }
     f.series[c.labels].push_back(&c);
   }
   std::string out;
   out.reserve(families.size() * 256);
   for (const auto& [name, f] : families) {
-    const char* type = f.kind == Kind::kCounter ? "counter" : f.kind == Kind::kGauge ? "gauge" : "histogram";
+    const char* type = f.kind == Kind::kCounter ? "counter" : f.kind == Kind::kHistogram ? "histogram" : "gauge";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, type);
+    for (const auto& [labels, v] : f.tripleValues) out += fmt::format("{} {}\n", withLabels(name, labels), v);
     for (const auto& [labels, cells] : f.series) {
       if (f.kind == Kind::kCounter) {
         uint64_t v = 0;
@@ -119,6 +138,11 @@ int64_t MetricsRegistry::valueOf(std::string_view name, std::string_view labels)
     if (c.counter) v += static_cast<int64_t>(c.counter->value());
     if (c.gauge) v += c.gauge->value();
     if (c.histogram) v += static_cast<int64_t>(c.histogram->count());
+  }
+  for (const Cell& c : cells_) {
+    if (c.name != name || !c.triple) continue;
+    for (size_t i = 0; i < 3; ++i)
+      if (c.tripleLabels[i] == labels) v += c.triple->load()[i];
   }
   return v;
 }

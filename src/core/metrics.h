@@ -54,6 +54,37 @@ class Histogram {
   Counter sum_;
 };
 
+// Up to three small gauges that must be read together: one 64-bit word holds
+// them (21 bits each), so a scrape never sees a half-applied transition such
+// as "left pending" without "entered ready" (the endpoint-state invariant
+// pending + ready + failed == set size must hold in every sample). Single
+// writer (the owning worker); any reader.
+class GaugeTriple {
+ public:
+  static constexpr unsigned kBits = 21;
+  using Values = std::array<uint32_t, 3>;
+  Values load() const { return unpack(v_.load(std::memory_order_relaxed)); }
+  // Applies deltas to the three values in one store.
+  void add(int32_t d0, int32_t d1, int32_t d2) {
+    Values cur = load();
+    cur[0] = static_cast<uint32_t>(static_cast<int64_t>(cur[0]) + d0);
+    cur[1] = static_cast<uint32_t>(static_cast<int64_t>(cur[1]) + d1);
+    cur[2] = static_cast<uint32_t>(static_cast<int64_t>(cur[2]) + d2);
+    v_.store(pack(cur), std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr uint64_t kMask = (uint64_t{1} << kBits) - 1;
+  static uint64_t pack(const Values& v) {
+    return (uint64_t{v[0]} & kMask) | ((uint64_t{v[1]} & kMask) << kBits) | ((uint64_t{v[2]} & kMask) << (2 * kBits));
+  }
+  static Values unpack(uint64_t w) {
+    return {static_cast<uint32_t>(w & kMask), static_cast<uint32_t>((w >> kBits) & kMask),
+            static_cast<uint32_t>((w >> (2 * kBits)) & kMask)};
+  }
+  std::atomic<uint64_t> v_{0};
+};
+
 class MetricsRegistry {
  public:
   static MetricsRegistry& global();
@@ -63,6 +94,9 @@ class MetricsRegistry {
   Counter& counter(std::string_view name, std::string_view help, std::string labels = {});
   Gauge& gauge(std::string_view name, std::string_view help, std::string labels = {});
   Histogram& histogram(std::string_view name, std::string_view help, std::string labels = {});
+  // Renders as three gauge series: `labels` plus `splitLabel="<names[i]>"`.
+  GaugeTriple& gaugeTriple(std::string_view name, std::string_view help, std::string labels,
+                           std::string_view splitLabel, const std::array<std::string, 3>& names);
 
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
@@ -70,13 +104,15 @@ class MetricsRegistry {
   int64_t valueOf(std::string_view name, std::string_view labels = {}) const;
 
  private:
-  enum class Kind { kCounter, kGauge, kHistogram };
+  enum class Kind { kCounter, kGauge, kHistogram, kGaugeTriple };
   struct Cell {
     std::string name, help, labels;
     Kind kind;
     std::unique_ptr<Counter> counter;
     std::unique_ptr<Gauge> gauge;
     std::unique_ptr<Histogram> histogram;
+    std::unique_ptr<GaugeTriple> triple;
+    std::array<std::string, 3> tripleLabels;  // full label sets of the three series
   };
   Cell& add(std::string_view name, std::string_view help, std::string labels, Kind kind);
 

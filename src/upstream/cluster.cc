@@ -27,22 +27,26 @@ Cluster::Cluster(asio::any_io_executor ex, std::string name, PoolOptions options
       balancer_(ex, balancer, 0x5eed0000u + workerIndex * 7919 + std::hash<std::string>{}(name_)),
       rng_(0xfeedu + workerIndex * 104729 + std::hash<std::string>{}(name_)) {
   options_.cluster = name_;
-  auto& reg = MetricsRegistry::global();
-  for (auto h : {EndpointHealth::kPending, EndpointHealth::kReady, EndpointHealth::kFailed})
-    healthGauges_[static_cast<size_t>(h)] =
-        &reg.gauge("weft_balancer_endpoints", "Endpoints of a cluster by state, per worker",
-                   labels({labelPair("cluster", name_), labelPair("state", healthName(h)),
-                           labelPair("worker", std::to_string(workerIndex))}));
+  static_assert(static_cast<int>(EndpointHealth::kPending) == 0 && static_cast<int>(EndpointHealth::kReady) == 1 &&
+                static_cast<int>(EndpointHealth::kFailed) == 2);
+  health_ = &MetricsRegistry::global().gaugeTriple(
+      "weft_balancer_endpoints", "Endpoints of a cluster by state, per worker",
+      labels({labelPair("cluster", name_), labelPair("worker", std::to_string(workerIndex))}), "state",
+      {std::string(healthName(EndpointHealth::kPending)), std::string(healthName(EndpointHealth::kReady)),
+       std::string(healthName(EndpointHealth::kFailed))});
 }
 
 Cluster::~Cluster() {
+  std::array<int32_t, 3> delta{};
   for (auto& s : slots_) {
     *s->alive = false;
-    healthGauges_[static_cast<size_t>(s->state->health())]->add(-1);
+    delta[static_cast<size_t>(s->state->health())]--;
   }
+  addHealth(delta);
 }
 
 void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
+  std::array<int32_t, 3> delta{};  // applied in one step: the exported counts jump from set to set
   std::vector<std::unique_ptr<Slot>> next;
   std::vector<Slot*> fresh;
   for (const auto& spec : endpoints) {
@@ -63,7 +67,7 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
       slot->state = std::make_shared<EndpointState>(spec.address, spec.weight, policy_, EndpointState::Clock::now());
       slot->probeTimer = std::make_unique<asio::steady_timer>(ex_);
       slot->alive = std::make_shared<bool>(true);
-      healthGauges_[static_cast<size_t>(EndpointHealth::kPending)]->add(1);
+      delta[static_cast<size_t>(EndpointHealth::kPending)]++;
       fresh.push_back(slot.get());
     }
     slot->spec = spec;
@@ -76,13 +80,14 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
     // connect already under way is ignored when it completes.
     *removed->alive = false;
     removed->probeTimer->cancel();
-    healthGauges_[static_cast<size_t>(removed->state->health())]->add(-1);
+    delta[static_cast<size_t>(removed->state->health())]--;
     // Idle connections close now; requests in flight hold the pool (and the
     // endpoint state) through their ClusterPick until they finish.
     for (auto* pool : {&removed->http1, &removed->http2})
       if (*pool) (*pool)->drain();
   }
   slots_ = std::move(next);
+  addHealth(delta);
   std::vector<EndpointState*> states;
   for (auto& s : slots_) states.push_back(s->state.get());
   balancer_.setEndpoints(std::move(states));
@@ -108,8 +113,10 @@ const std::shared_ptr<EndpointPool>& Cluster::poolFor(Slot& slot, PoolProtocol p
 void Cluster::setHealth(Slot& slot, EndpointHealth before) {
   auto after = slot.state->health();
   if (before == after) return;
-  healthGauges_[static_cast<size_t>(before)]->add(-1);
-  healthGauges_[static_cast<size_t>(after)]->add(1);
+  std::array<int32_t, 3> delta{};
+  delta[static_cast<size_t>(before)]--;
+  delta[static_cast<size_t>(after)]++;
+  addHealth(delta);
   balancer_.healthChanged();
 }
 

@@ -106,7 +106,10 @@ class Cluster {
   std::vector<std::unique_ptr<Slot>> slots_;
   Balancer balancer_;
   FastRandom rng_;
-  std::array<Gauge*, 3> healthGauges_{};  // indexed by EndpointHealth
+  // weft_balancer_endpoints{state} for this worker, indexed by EndpointHealth;
+  // one word, so every scrape sees a consistent triple.
+  GaugeTriple* health_ = nullptr;
+  void addHealth(const std::array<int32_t, 3>& delta) { health_->add(delta[0], delta[1], delta[2]); }
 };
 
 }  // namespace weft::upstream

@@ -38,3 +38,25 @@ TEST(Metrics, LabelValuesAreEscaped) {
 
 }  // namespace
 }  // namespace weft
+
+namespace weft {
+namespace {
+
+TEST(Metrics, GaugeTripleRendersThreeConsistentSeries) {
+  MetricsRegistry r;
+  auto& t = r.gaugeTriple("weft_states", "help", labelPair("cluster", "a"), "state", {"pending", "ready", "failed"});
+  t.add(3, 0, 0);
+  t.add(-1, 1, 0);  // one moves pending -> ready in a single step
+  t.add(0, -1, 1);
+  auto text = r.render();
+  EXPECT_NE(text.find("# TYPE weft_states gauge"), std::string::npos);
+  EXPECT_NE(text.find("weft_states{cluster=\"a\",state=\"pending\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("weft_states{cluster=\"a\",state=\"ready\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("weft_states{cluster=\"a\",state=\"failed\"} 1\n"), std::string::npos) << text;
+  EXPECT_EQ(r.valueOf("weft_states", "cluster=\"a\",state=\"pending\""), 2);
+  auto v = t.load();
+  EXPECT_EQ(v[0] + v[1] + v[2], 3u);
+}
+
+}  // namespace
+}  // namespace weft
