@@ -9,6 +9,10 @@
 namespace weft::upstream {
 
 namespace asio = boost::asio;
+
+namespace {
+constexpr double kSwitchRatio = 2.0 / 3;  // switch to the second candidate only if it costs < 2/3 of the first
+}  // namespace
 using namespace asio::experimental::awaitable_operators;
 
 Balancer::Balancer(asio::any_io_executor ex, BalancerOptions options, uint64_t seed)
@@ -73,8 +77,14 @@ Pick Balancer::pickReady(const EndpointState* avoid) {
   auto now = EndpointState::Clock::now();
   auto cost = [&](size_t k) { return endpoints_[ready_[k]]->cost(now); };
   size_t a = sampleWeighted();
-  size_t b = ready_.size() > 1 ? sampleWeighted() : a;
-  size_t chosen = ready_[(b != a && cost(b) < cost(a)) ? b : a];
+  // A second candidate equal to the first compares nothing: draw again (a few
+  // times at most). Shares are unaffected — the first sample decides ties.
+  size_t b = a;
+  for (int draw = 0; draw < 3 && b == a && ready_.size() > 1; ++draw) b = sampleWeighted();
+  // The weighted sample stands unless the other candidate is clearly cheaper:
+  // measurement noise between equally good endpoints must not bend the shares
+  // away from the weights, while a slow or busy endpoint still loses.
+  size_t chosen = ready_[(b != a && cost(b) < kSwitchRatio * cost(a)) ? b : a];
   if (endpoints_[chosen] == avoid && ready_.size() > 1) {
     // Deterministically take the cheapest other ready endpoint.
     size_t best = SIZE_MAX;

@@ -1,10 +1,13 @@
 #pragma once
 // Picks an endpoint for each request: power of two choices over the ready
 // endpoints' peak-EWMA cost (DESIGN.md §6). The two candidates are sampled
-// in proportion to their weights and the cheaper one wins, the first sample on
-// a tie: with equal costs each endpoint gets exactly its weight's share
-// (P(i) = w_i² + w_i(1 − w_i) = w_i for normalised weights), while a slow or
-// busy endpoint loses every comparison it takes part in. With none ready a request waits in
+// in proportion to their weights; the second replaces the first only when it
+// is clearly cheaper (< 2/3 of the first's cost; peak-EWMA is biased against
+// busier endpoints, which see more slow samples, so a small band would let
+// that bias bend the shares). Endpoints whose costs are
+// within that band therefore get exactly their weight's share (the first
+// sample decides), while a slow or busy endpoint loses every comparison it
+// takes part in. With none ready a request waits in
 // a bounded queue for up to the failfast timeout; when that expires with
 // still none ready the balancer enters fail-fast — later requests fail at once
 // — and leaves it on the first endpoint that becomes ready. A full queue
