@@ -217,6 +217,14 @@ struct Core {
   bool started = false;
   bool headRequest = false;
   Http1Error error = Http1Error::kNone;
+  // After Beast answered need_more without consuming anything (a chunk-size
+  // line or the last-chunk + trailer section is incomplete), it is not called
+  // again until the buffer holds at least this much. Beast assumes the
+  // final-chunk section is re-presented with at least 5 bytes ("0\r\n" plus
+  // part of the closing CRLF) and asserts otherwise, so "0\r\n" then "\r" in
+  // separate reads would abort the process. The complete last chunk is at least
+  // 5 bytes, so waiting never stalls a valid message.
+  size_t retryAtSize = 0;
 
   void reset(uint32_t maxHeadBytes) {
     state.resetMessage();
@@ -230,6 +238,7 @@ struct Core {
     scanned = 0;
     started = false;
     error = Http1Error::kNone;
+    retryAtSize = 0;
   }
 
   Http1Event fail(Http1Error e) {
@@ -274,10 +283,11 @@ struct Core {
 
   Http1Event parseBody(std::string_view in, size_t& consumed) {
     if (parser->is_done()) return Http1Event::kDone;
-    if (in.empty()) return Http1Event::kNeedMore;
+    if (in.empty() || in.size() < retryAtSize) return Http1Event::kNeedMore;
     error_code ec;
     size_t n = parser->put(boost::beast::net::const_buffer(in.data(), in.size()), ec);
     consumed += n;
+    retryAtSize = ec == beasthttp::error::need_more && n == 0 ? std::max<size_t>(in.size() + 1, 5) : 0;
     if (ec == beasthttp::error::need_more) {
       // A chunk-size line or trailer section never ends: bound what the
       // caller has to buffer for it.

@@ -475,3 +475,32 @@ TEST(Http1ResponseParser, RejectsSmuggledFraming) {
 
 }  // namespace
 }  // namespace weft::http
+
+namespace weft::http {
+namespace {
+
+// Regression (found by the http1_request fuzz target): an empty chunked body
+// whose last-chunk arrives as "0\r\n" and then one byte at a time made Beast
+// assert (n >= 5) and abort the process.
+TEST(Http1RequestParser, LastChunkArrivingByteByByteDoesNotAbort) {
+  const std::string plain =
+      "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+  const std::string withTrailer =
+      "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTE: trailers\r\n\r\n0\r\nX-T: 1\r\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (const auto* wire : {&plain, &withTrailer}) {
+    for (size_t step : {1, 2, 3, 4}) {
+      auto out = parseRequests(*wire, step);
+      ASSERT_EQ(out.error, Http1Error::kNone) << step;
+      ASSERT_EQ(out.requests.size(), 2u) << step;
+      EXPECT_EQ(out.requests[0].body, "");
+      EXPECT_EQ(out.requests[1].head.path, "/b");
+    }
+  }
+  auto out = parseRequests(withTrailer, 1);
+  EXPECT_EQ(out.requests[0].trailers.get("x-t"), "1");
+}
+
+}  // namespace
+}  // namespace weft::http
