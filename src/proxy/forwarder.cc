@@ -53,7 +53,7 @@ bool isIdempotent(std::string_view m) {
 }
 
 // Backoff before a retry: full jitter under 25 ms × 2^n, capped at 250 ms.
-std::chrono::milliseconds retryBackoff(int retry, upstream::FastRandom& rng) {
+std::chrono::milliseconds retryBackoff(int retry, FastRandom& rng) {
   int64_t ceiling = std::min<int64_t>(250, int64_t{25} << std::min(retry, 4));
   return std::chrono::milliseconds(static_cast<int64_t>(rng.below(static_cast<size_t>(ceiling) + 1)));
 }
@@ -91,7 +91,7 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
   // Each worker keeps its own budget; the floor is the proxy's, so each worker
   // gets its share of it (the ratio part scales with each worker's requests).
   e.budget.setPolicy({c.retryBudgetRatio, static_cast<double>(c.retryBudgetMinPerSecond) / workers_, c.retryBudgetTtl});
-  if (e.version.empty() || e.config.endpoints != c.endpoints || e.cluster->size() != c.endpoints.size()) {
+  if (e.version.empty() || e.config.endpoints != c.endpoints) {
     e.version = fmt::format("config-{}", generation_);
     e.appliedAt = std::chrono::steady_clock::now();
   }

@@ -14,7 +14,7 @@
 #include "proxy/config.h"
 #include "upstream/cluster.h"
 #include "upstream/retry_budget.h"
-#include "upstream/p2c.h"
+#include "core/random.h"
 
 namespace weft::proxy {
 
@@ -62,7 +62,7 @@ class Forwarder final : public http::ExchangeHandler {
   size_t workerIndex_;
   std::map<std::string, std::shared_ptr<ClusterEntry>, std::less<>> clusters_;
   uint64_t generation_ = 0;  // config applications, for static clusters' version
-  upstream::FastRandom rng_;  // retry backoff jitter
+  FastRandom rng_;  // retry backoff jitter
   size_t workers_ = 1;        // the proxy's worker count, to share the retry floor
 };
 

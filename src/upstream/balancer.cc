@@ -69,7 +69,7 @@ void Balancer::buildAliasTable() {
 
 size_t Balancer::sampleWeighted() {
   size_t k = rng_.below(ready_.size());
-  double u = static_cast<double>(rng_.next() >> 11) * 0x1.0p-53;
+  double u = rng_.unit();
   return u < aliasProbability_[k] ? k : alias_[k];
 }
 

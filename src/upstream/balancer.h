@@ -23,7 +23,7 @@
 
 #include "core/proxy_error.h"
 #include "upstream/endpoint_state.h"
-#include "upstream/p2c.h"
+#include "core/random.h"
 
 namespace weft::upstream {
 

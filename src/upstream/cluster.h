@@ -97,7 +97,7 @@ class Cluster {
   // With requests waiting and nothing ready, bring far-off probes forward.
   void expediteProbes();
   boost::asio::awaitable<void> probe(Slot* slot, std::shared_ptr<bool> alive);
-  double jitter() { return static_cast<double>(rng_.next() >> 11) * 0x1.0p-53; }
+  double jitter() { return rng_.unit(); }
 
   boost::asio::any_io_executor ex_;
   std::string name_;

@@ -55,22 +55,17 @@ void RetryBudget::refund(Withdrawal w, Clock::time_point now) {
   }
 }
 
-uint64_t RetryBudget::requestsInWindow(Clock::time_point now) const {
+uint64_t RetryBudget::windowSum(Clock::time_point now, uint64_t Slot::*field) const {
   int64_t sec = secondOf(now);
   int64_t span = std::clamp<int64_t>(policy_.ttl.count(), 1, kSlots);
   uint64_t n = 0;
   for (const auto& s : slots_)
-    if (s.epoch > sec - span && s.epoch <= sec) n += s.requests;
+    if (s.epoch > sec - span && s.epoch <= sec) n += s.*field;
   return n;
 }
 
-uint64_t RetryBudget::retriesInWindow(Clock::time_point now) const {
-  int64_t sec = secondOf(now);
-  int64_t span = std::clamp<int64_t>(policy_.ttl.count(), 1, kSlots);
-  uint64_t n = 0;
-  for (const auto& s : slots_)
-    if (s.epoch > sec - span && s.epoch <= sec) n += s.retries;
-  return n;
-}
+uint64_t RetryBudget::requestsInWindow(Clock::time_point now) const { return windowSum(now, &Slot::requests); }
+
+uint64_t RetryBudget::retriesInWindow(Clock::time_point now) const { return windowSum(now, &Slot::retries); }
 
 }  // namespace weft::upstream

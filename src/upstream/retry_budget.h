@@ -50,6 +50,8 @@ class RetryBudget {
   Slot& slotFor(Clock::time_point now);
   int64_t secondOf(Clock::time_point now) const;
   void refill(Clock::time_point now);
+  // Sum of a slot field over the slots inside the ttl window ending at `now`.
+  uint64_t windowSum(Clock::time_point now, uint64_t Slot::*field) const;
 
   RetryBudgetPolicy policy_;
   std::array<Slot, kSlots> slots_{};

@@ -1,11 +1,8 @@
-#include "upstream/p2c.h"
+#include "upstream/peak_ewma.h"
 
 #include <cmath>
-#include <vector>
 
 #include <gtest/gtest.h>
-
-#include "upstream/peak_ewma.h"
 
 namespace weft::upstream {
 namespace {
@@ -40,30 +37,6 @@ TEST(PeakEwma, CostGrowsWithInFlightPerUnitOfWeight) {
   EXPECT_EQ(e.inFlight(), 0u);
 }
 
-TEST(PickTwoChoices, NeverPicksTheWorstOfThreeAndSpreadsOverTheRest) {
-  FastRandom rng(42);
-  std::vector<double> costs = {1.0, 1.0, 100.0};
-  std::vector<int> counts(3);
-  for (int i = 0; i < 30000; ++i) counts[pickTwoChoices(costs.size(), rng, [&](size_t k) { return costs[k]; })]++;
-  // The worst one loses every comparison it takes part in.
-  EXPECT_EQ(counts[2], 0);
-  EXPECT_NEAR(counts[0], 15000, 1000);
-  EXPECT_NEAR(counts[1], 15000, 1000);
-}
-
-TEST(PickTwoChoices, SlowEndpointGetsFarLessTrafficThanFastOnes) {
-  // Simulates the balancing requirement: 4 endpoints, one 10x slower.
-  FastRandom rng(7);
-  std::vector<double> costs = {10, 10, 10, 100};
-  std::vector<int> counts(4);
-  for (int i = 0; i < 40000; ++i) counts[pickTwoChoices(costs.size(), rng, [&](size_t k) { return costs[k]; })]++;
-  EXPECT_LT(counts[3], 40000 / 10);
-}
-
-TEST(FastRandom, BelowStaysInRange) {
-  FastRandom rng(1);
-  for (int i = 0; i < 10000; ++i) EXPECT_LT(rng.below(7), 7u);
-}
 
 }  // namespace
 }  // namespace weft::upstream
