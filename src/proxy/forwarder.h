@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "http/session/exchange.h"
 #include "proxy/config.h"
+#include "proxy/endpoint_metrics.h"
 #include "upstream/cluster.h"
 #include "upstream/retry_budget.h"
 #include "core/random.h"
@@ -46,6 +47,7 @@ class Forwarder final : public http::ExchangeHandler {
     std::array<Counter*, 6> byStatusClass{};  // index status/100; 0 = no status
     upstream::RetryBudget budget;
     Counter* budgetExhausted = nullptr;
+    std::unique_ptr<EndpointMetrics> byEndpoint;  // weft stat's per-endpoint series
     std::string version;                      // of the endpoint set applied
     std::chrono::steady_clock::time_point appliedAt;
   };
