@@ -191,7 +191,10 @@ int runCheck(const CheckOptions& o) {
     checkConfig(*o.config, list);
     if (o.config->valid) {
       checkListeners(*o.config, list);
-      if (proxies.empty()) proxies.push_back(o.config->admin);
+      auto admin = normalizeAdminAddress(o.config->admin).value_or(o.config->admin);
+      bool listed = std::any_of(proxies.begin(), proxies.end(),
+                                [&](const std::string& p) { return normalizeAdminAddress(p).value_or(p) == admin; });
+      if (!listed) proxies.insert(proxies.begin(), admin);
       if (xds.empty() && o.config->controller) xds = *o.config->controller;
     }
   }

@@ -1,5 +1,6 @@
 #include "proxy/tap_route.h"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <deque>
@@ -96,6 +97,9 @@ class TapHub {
   void poll() {
     scratch_.clear();
     tap_.drain(scratch_);
+    // Rings are drained one after the other: restore time order across workers.
+    std::stable_sort(scratch_.begin(), scratch_.end(),
+                     [](const TapRecord& a, const TapRecord& b) { return a.unixMicros < b.unixMicros; });
     // Ring drops are not attributable to a filter: every client hears of them.
     uint64_t ringDropped = tap_.ringDropped();
     uint64_t newDrops = ringDropped - lastRingDropped_;
