@@ -47,7 +47,8 @@ struct Fd {
 };
 
 int msUntil(Clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+  // Rounded up, so a wait "until t" never wakes just before t.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms, 0, 1'000'000));
 }
 
