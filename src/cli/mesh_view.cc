@@ -49,6 +49,7 @@ EndpointsDoc fetchEndpoints(const AdminClient& client, const std::string& cluste
     cv.name = jsonString(c, "name");
     cv.version = jsonString(c, "version");
     cv.direction = jsonString(c, "direction");
+    cv.source = jsonString(c, "source");
     cv.worker = static_cast<int>(jsonNumber(c, "worker", -1));
     cv.ageSeconds = jsonNumber(c, "age_seconds", -1);
     if (auto* eps = jsonArray(c, "endpoints"))

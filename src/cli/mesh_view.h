@@ -25,12 +25,13 @@ struct ClusterView {
   std::string name;
   std::string version;
   std::string direction;  // proxy only
+  std::string source;     // proxy only: "static" (its config) or "discovery"
   int worker = -1;        // proxy only
   double ageSeconds = -1; // proxy only
   std::vector<EndpointView> endpoints;
   // A proxy's static cluster (from its config file, version "config-N"):
   // not discovered, so never compared with the controller.
-  bool isStatic() const { return version.rfind("config-", 0) == 0; }
+  bool isStatic() const { return source.empty() ? version.rfind("config-", 0) == 0 : source == "static"; }
 };
 
 struct EndpointsDoc {
