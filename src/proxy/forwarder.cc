@@ -329,7 +329,9 @@ void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) 
       std::string source = fmt::format("\"protocol\":\"{}\",\"source\":\"static\"", protocol);
       if (const auto* d = e.discovered.get()) {
         if (!d->snapshot) age = -1;
-        source = fmt::format("\"protocol\":\"{}\",\"source\":\"discovery\",\"discovery_state\":\"{}\"", protocol,
+        bool dns = d->snapshot && d->snapshot->origin == model::EndpointSnapshot::Origin::kDns;
+        source = fmt::format("\"protocol\":\"{}\",\"source\":\"{}\",\"discovery_state\":\"{}\"", protocol,
+                             dns ? "dns" : "discovery",
                              !d->snapshot ? "awaiting" : d->snapshot->exists ? "applied" : "unknown-service");
       }
       // Splice the set's version and age into the cluster's own JSON object.
