@@ -165,7 +165,7 @@ http {{ access_log off; client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p; 
         url = f"http://127.0.0.1:{port}/"
         h2load(url, ["-n", "5000", "-c", "4"], 60)  # warm up pools and caches
 
-        conns = 10
+        conns = 50  # -m 1: each connection has one request in flight, so many are needed for the rate
         results = {"rate": {False: [], True: []}, "max": {False: [], True: []}}
         taps = []
         for rep in range(args.reps):

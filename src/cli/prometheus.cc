@@ -127,18 +127,15 @@ std::vector<std::pair<double, double>> Scrape::buckets(std::string_view base, co
 
 std::vector<std::pair<double, double>> bucketDelta(const std::vector<std::pair<double, double>>& later,
                                                    const std::vector<std::pair<double, double>>& earlier) {
+  auto before = [&](double bound) {
+    for (const auto& p : earlier)
+      if (p.first == bound) return p.second;
+    return 0.0;
+  };
+  for (const auto& p : later)
+    if (before(p.first) > p.second) return later;  // counters reset (a restart): the later scrape stands alone
   std::vector<std::pair<double, double>> out = later;
-  bool reset = false;
-  for (auto& [bound, count] : out) {
-    auto it = std::find_if(earlier.begin(), earlier.end(), [&](auto& p) { return p.first == bound; });
-    double before = it == earlier.end() ? 0 : it->second;
-    if (before > count) reset = true;
-  }
-  if (reset) return later;
-  for (auto& [bound, count] : out) {
-    auto it = std::find_if(earlier.begin(), earlier.end(), [&](auto& p) { return p.first == bound; });
-    if (it != earlier.end()) count -= it->second;
-  }
+  for (auto& p : out) p.second -= before(p.first);
   return out;
 }
 
