@@ -27,6 +27,21 @@ std::shared_ptr<weft::http::Exchange> sampleExchange(boost::asio::io_context& ct
   return ex;
 }
 
+// An installed tap with one client attached, and a typical finished exchange.
+struct Tapped {
+  boost::asio::io_context ctx;
+  std::shared_ptr<weft::http::Exchange> ex = sampleExchange(ctx);
+  Tap tap{1, 4096};
+  Tapped() {
+    tap.install();
+    tap.attach();
+  }
+  ~Tapped() {
+    tap.detach();
+    tap.uninstall();
+  }
+};
+
 void BM_TapNobodyTapping(benchmark::State& state) {
   for (auto _ : state) {
     bool active = Tap::anyClient();
@@ -36,52 +51,40 @@ void BM_TapNobodyTapping(benchmark::State& state) {
 BENCHMARK(BM_TapNobodyTapping);
 
 void BM_TapRecordAndPush(benchmark::State& state) {
-  boost::asio::io_context ctx;
-  auto ex = sampleExchange(ctx);
-  Tap tap(1, 4096);
-  tap.install();
-  tap.attach();
+  Tapped t;
   std::vector<weft::proxy::TapRecord> sink;
   sink.reserve(4096);
   size_t n = 0;
   for (auto _ : state) {
-    if (Tap::anyClient()) Tap::record(*ex, false, 0);
+    if (Tap::anyClient()) Tap::record(*t.ex, false, 0);
     if (++n % 2048 == 0) {
       state.PauseTiming();
       sink.clear();
-      tap.drain(sink);
+      t.tap.drain(sink);
       state.ResumeTiming();
     }
   }
-  tap.detach();
-  tap.uninstall();
 }
 BENCHMARK(BM_TapRecordAndPush);
 
 void BM_TapDrainFilterFormat(benchmark::State& state) {
-  boost::asio::io_context ctx;
-  auto ex = sampleExchange(ctx);
-  Tap tap(1, 4096);
-  tap.install();
-  tap.attach();
+  Tapped t;
   std::string err;
   auto filter = *weft::proxy::parseTapFilter("", err);
   std::vector<weft::proxy::TapRecord> batch;
   std::string out;
   for (auto _ : state) {
     state.PauseTiming();
-    for (int i = 0; i < 1000; ++i) Tap::record(*ex, false, 0);
+    for (int i = 0; i < 1000; ++i) Tap::record(*t.ex, false, 0);
     batch.clear();
     out.clear();
     state.ResumeTiming();
-    tap.drain(batch);
+    t.tap.drain(batch);
     for (auto& r : batch)
       if (filter.matches(r)) weft::proxy::appendTapJson(r, out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * 1000);
-  tap.detach();
-  tap.uninstall();
 }
 BENCHMARK(BM_TapDrainFilterFormat);
 
