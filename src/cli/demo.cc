@@ -1,0 +1,4 @@
+#include "cli/demo.h"
+namespace weft::cli {
+int runDemo(const DemoOptions&) { return 1; }
+}
