@@ -1,0 +1,325 @@
+#include "cli/demo_mesh.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "cli/demo_http.h"
+#include "net/address.h"
+
+namespace weft::cli {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> sleepFor(asio::any_io_executor ex, milliseconds d) {
+  asio::steady_timer t(ex);
+  t.expires_after(d);
+  co_await t.async_wait(kTuple);
+}
+
+// Writes then renames, so a watcher never reads half a file.
+void writeAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string word(std::string_view s, std::string_view key) {
+  auto at = s.find(key);
+  if (at == std::string_view::npos) return {};
+  auto rest = s.substr(at + key.size());
+  return std::string(rest.substr(0, rest.find_first_of(" )")));
+}
+
+tcp::endpoint endpointOrThrow(const std::string& s, const std::string& what) {
+  auto ep = net::parseEndpoint(s);
+  if (!ep) throw std::runtime_error(fmt::format("{}: cannot read an address from '{}'", what, s));
+  return *ep;
+}
+
+}  // namespace
+
+Mesh::Mesh(asio::any_io_executor ex, std::string discovery) : ex_(std::move(ex)), discovery_(std::move(discovery)) {}
+
+Mesh::~Mesh() {
+  stopAll();
+  // The ChildProcess destructors kill and reap anything left.
+}
+
+void Mesh::createFolder() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "weft-demo-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temp folder");
+  folder_ = tmpl;
+  servicesPath_ = folder_ + "/services.yaml";
+  // Every child inherits this, so a test (or an operator) can find any
+  // process the demo started by its environment.
+  ::setenv("WEFT_DEMO_DIR", folder_.c_str(), 1);
+}
+
+asio::awaitable<std::string> Mesh::waitForLog(ChildProcess& p, std::string_view marker, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (auto line = p.findInLog(marker)) co_return *line;
+    if (!p.alive())
+      throw std::runtime_error(fmt::format("{} exited with status {} while starting:\n{}", p.name(),
+                                           p.exitStatus().value_or(-1), p.logTail(15)));
+    if (Clock::now() >= deadline)
+      throw std::runtime_error(fmt::format("{} did not start within {} ms:\n{}", p.name(), timeout.count(),
+                                           p.logTail(15)));
+    co_await sleepFor(ex_, milliseconds(20));
+  }
+}
+
+asio::awaitable<void> Mesh::startController() {
+  writeAtomically(servicesPath_, servicesYaml());
+  std::string config = folder_ + "/controller.yaml";
+  writeAtomically(config, "xds: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog_level: info\nsource:\n  file: services.yaml\n");
+  controller_ = ChildProcess::spawn("controller", {"controller", "--config", config}, folder_ + "/controller.log");
+  auto line = co_await waitForLog(*controller_, "controller: xds=", milliseconds(15000));
+  auto port = word(line, "(port ");
+  if (port.empty()) throw std::runtime_error("controller: no xDS port in its log line: " + line);
+  xdsAddress_ = "127.0.0.1:" + port;
+}
+
+std::vector<std::string> Mesh::addressesOf(std::string_view service) const {
+  std::vector<std::string> out;
+  auto it = members.find(service);
+  if (it == members.end()) return out;
+  for (const auto& name : it->second)
+    for (const auto& i : instances_)
+      if (i->name == name) out.push_back(i->address);
+  return out;
+}
+
+std::string Mesh::servicesYaml() const {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+    return s + "]";
+  };
+  std::string y = "# weft demo: the controller's file source, rewritten by each story step\nservices:\n";
+  for (auto svc : {kWeb, kApiStable, kApiCanary, kEcho})
+    y += fmt::format("  - name: {}\n    endpoints: {}\n", svc, list(addressesOf(svc)));
+  y += fmt::format("splits:\n  - name: {}\n    backends: [{{service: {}, weight: {}}}, {{service: {}, weight: {}}}]\n",
+                   kApi, kApiStable, stableWeight, kApiCanary, canaryWeight);
+  return y;
+}
+
+std::string Mesh::proxyConfig(bool withClusters) const {
+  std::string y = "outbound: 127.0.0.1:0\nadmin: 127.0.0.1:0\nworkers: 1\nlog_level: info\n";
+  if (useController()) y += fmt::format("controller: {}\n", xdsAddress_);
+  if (!withClusters) return y;
+  // Static mode: the same state as the services file, with the split
+  // flattened the way the controller does it (each backend's share spread
+  // over its endpoints).
+  auto eps = [](const std::vector<std::string>& addrs, int weight) {
+    std::string s;
+    for (const auto& a : addrs) s += fmt::format("{}{{address: {}, weight: {}}}", s.empty() ? "" : ", ", a, weight);
+    return s;
+  };
+  y += "clusters:\n";
+  y += fmt::format("  - name: {}\n    endpoints: [{}]\n", kWeb, eps(addressesOf(kWeb), 1));
+  auto stable = addressesOf(kApiStable), canary = addressesOf(kApiCanary);
+  std::string api;
+  if (stableWeight > 0 && !stable.empty()) api = eps(stable, std::max<int>(1, stableWeight * 1000 / static_cast<int>(stable.size())));
+  if (canaryWeight > 0 && !canary.empty()) {
+    auto c = eps(canary, std::max<int>(1, canaryWeight * 1000 / static_cast<int>(canary.size())));
+    api += (api.empty() ? "" : ", ") + c;
+  }
+  y += fmt::format("  - name: {}\n    endpoints: [{}]\n", kApi, api);
+  y += fmt::format("  - name: {}\n    endpoints: [{}]\n", kEcho, eps(addressesOf(kEcho), 1));
+  return y;
+}
+
+asio::awaitable<void> Mesh::startProxies(size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Proxy p;
+    p.name = fmt::format("proxy-{}", static_cast<char>('a' + i));
+    p.configPath = fmt::format("{}/{}.yaml", folder_, p.name);
+    writeAtomically(p.configPath, proxyConfig(!useController()));
+    p.proc = ChildProcess::spawn(p.name, {"proxy", "--config", p.configPath}, fmt::format("{}/{}.log", folder_, p.name));
+    auto line = co_await waitForLog(*p.proc, "weft proxy listening:", milliseconds(15000));
+    p.outbound = endpointOrThrow(word(line, "outbound="), p.name + " outbound");
+    p.admin = endpointOrThrow(word(line, "admin="), p.name + " admin");
+    proxies_.push_back(std::move(p));
+  }
+  snapshots_.assign(proxies_.size(), {});
+}
+
+asio::awaitable<Instance*> Mesh::startInstance(std::string name, std::string role, std::vector<std::string> args) {
+  auto inst = std::make_unique<Instance>();
+  inst->name = name;
+  inst->role = std::move(role);
+  std::vector<std::string> argv = {"sample-server", "--listen", "127.0.0.1:0", "--name", name};
+  argv.insert(argv.end(), args.begin(), args.end());
+  inst->proc = ChildProcess::spawn(name, argv, fmt::format("{}/{}.log", folder_, name));
+  auto line = co_await waitForLog(*inst->proc, "listening on ", milliseconds(10000));
+  auto ep = endpointOrThrow(line, name);
+  inst->address = net::formatEndpoint(ep);
+  inst->port = ep.port();
+  instances_.push_back(std::move(inst));
+  co_return instances_.back().get();
+}
+
+void Mesh::publish() {
+  if (useController()) {
+    writeAtomically(servicesPath_, servicesYaml());
+    return;
+  }
+  auto y = proxyConfig(true);
+  for (auto& p : proxies_) {
+    writeAtomically(p.configPath, y);
+    p.proc->signal(SIGHUP);
+  }
+}
+
+std::set<std::string> Mesh::expectedAddresses(std::string_view cluster) const {
+  std::set<std::string> out;
+  auto add = [&](std::string_view svc) {
+    for (auto& a : addressesOf(svc)) out.insert(a);
+  };
+  if (cluster == kApi) {
+    if (stableWeight > 0) add(kApiStable);
+    if (canaryWeight > 0) add(kApiCanary);
+  } else {
+    add(cluster);
+  }
+  return out;
+}
+
+asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view cluster, milliseconds timeout) {
+  auto start = Clock::now();
+  auto want = expectedAddresses(cluster);
+  std::string name(cluster);
+  for (;;) {
+    co_await scrape();
+    bool all = true;
+    for (const auto& s : snapshots_) {
+      auto it = s.clusters.find(name);
+      if (!s.ok || it == s.clusters.end() || it->second.size() != want.size()) {
+        all = false;
+        break;
+      }
+      for (const auto& [addr, view] : it->second) all = all && want.count(addr) && view.state == "ready";
+    }
+    if (all) co_return std::chrono::duration<double>(Clock::now() - start).count();
+    if (Clock::now() - start >= timeout) co_return std::nullopt;
+    co_await sleepFor(ex_, milliseconds(50));
+  }
+}
+
+asio::awaitable<void> Mesh::stopInstance(Instance& i) {
+  i.proc->signal(SIGTERM);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (i.proc->alive() && Clock::now() < deadline) co_await sleepFor(ex_, milliseconds(20));
+  if (i.proc->alive()) {
+    i.proc->signal(SIGKILL);
+    while (i.proc->alive()) co_await sleepFor(ex_, milliseconds(5));
+  }
+  i.state = Instance::State::kStopped;
+}
+
+void Mesh::darken(Instance& i) {
+  i.proc->signal(SIGSTOP);
+  i.state = Instance::State::kDark;
+}
+
+asio::awaitable<void> Mesh::scrape() {
+  for (size_t i = 0; i < proxies_.size(); ++i) {
+    ProxySnapshot s;
+    auto eps = co_await adminGet(ex_, proxies_[i].admin, "/debug/endpoints", milliseconds(2000));
+    auto met = co_await adminGet(ex_, proxies_[i].admin, "/metrics", milliseconds(2000));
+    if (!eps.ok || eps.status != 200) {
+      s.error = fmt::format("/debug/endpoints: {}", eps.ok ? fmt::format("HTTP {}", eps.status) : eps.error);
+    } else if (!met.ok || met.status != 200) {
+      s.error = fmt::format("/metrics: {}", met.ok ? fmt::format("HTTP {}", met.status) : met.error);
+    } else if (parseEndpointsJson(eps.body, s, s.error)) {
+      s.metrics = parsePrometheus(met.body);
+      s.ok = true;
+    }
+    snapshots_[i] = std::move(s);
+  }
+}
+
+std::vector<tcp::endpoint> Mesh::proxyEndpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& p : proxies_) out.push_back(p.outbound);
+  return out;
+}
+
+Instance* Mesh::find(std::string_view name) {
+  for (auto& i : instances_)
+    if (i->name == name) return i.get();
+  return nullptr;
+}
+
+std::string Mesh::deadControlPlane() {
+  if (controller_ && !controller_->alive())
+    return fmt::format("controller (status {})", controller_->exitStatus().value_or(-1));
+  for (auto& p : proxies_)
+    if (!p.proc->alive()) return fmt::format("{} (status {})", p.name, p.proc->exitStatus().value_or(-1));
+  return {};
+}
+
+std::vector<ChildProcess*> Mesh::children() const {
+  std::vector<ChildProcess*> out;
+  // Traffic sources first, control plane last: the order stopAll() uses.
+  for (const auto& p : proxies_) out.push_back(p.proc.get());
+  for (const auto& i : instances_) out.push_back(i->proc.get());
+  if (controller_) out.push_back(controller_.get());
+  return out;
+}
+
+std::vector<std::string> Mesh::stopAll() {
+  if (stopped_) return {};
+  stopped_ = true;
+  for (auto& i : instances_)
+    if (i->state != Instance::State::kStopped) i->state = Instance::State::kStopped;
+  return cli::stopAll(children(), milliseconds(5000));
+}
+
+std::optional<int> pendingConnections(uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // header
+  std::optional<int> queued;
+  int synRecv = 0;
+  auto wantLocal = fmt::format("0100007F:{:04X}", port);
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string sl, local, remote, state, queues;
+    if (!(f >> sl >> local >> remote >> state >> queues)) continue;
+    if (local != wantLocal) continue;
+    if (state == "0A") {  // LISTEN: rx_queue is the accept queue's length
+      auto colon = queues.find(':');
+      if (colon != std::string::npos) queued = static_cast<int>(std::stoul(queues.substr(colon + 1), nullptr, 16));
+    } else if (state == "03") {  // SYN_RECV
+      ++synRecv;
+    }
+  }
+  if (!queued) return std::nullopt;
+  return *queued + synRecv;
+}
+
+}  // namespace weft::cli
