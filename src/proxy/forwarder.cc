@@ -8,6 +8,7 @@
 #include "core/logging.h"
 #include "http/codec/grpc.h"
 #include "model/endpoint.h"
+#include "proxy/tap.h"
 
 namespace weft::proxy {
 namespace {
@@ -137,6 +138,7 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
     threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
                   labelPair("direction", directionName()))
         .inc();
+    if (Tap::anyClient()) Tap::record(*exchange, direction_ == Direction::kInbound, workerIndex_);
     co_return;
   }
   exchange->cluster = entry->cluster->name();
@@ -279,6 +281,8 @@ void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
   auto elapsed = std::chrono::steady_clock::now() - exchange.start;
   entry.latency->observeMicros(
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+  // Nobody tapping costs one relaxed load (proxy/tap.h).
+  if (Tap::anyClient()) Tap::record(exchange, direction_ == Direction::kInbound, workerIndex_);
 }
 
 }  // namespace weft::proxy
