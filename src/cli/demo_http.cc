@@ -165,15 +165,4 @@ asio::awaitable<HttpResult> Http2Client::request(http::RequestHead head, std::st
   co_return r;
 }
 
-asio::awaitable<HttpResult> adminGet(asio::any_io_executor ex, tcp::endpoint admin, std::string path,
-                                     milliseconds timeout) {
-  Http1Client client(ex, admin);
-  http::RequestHead head;
-  head.method = "GET";
-  head.path = std::move(path);
-  head.authority = "localhost";
-  head.keepAlive = false;
-  co_return co_await client.request(std::move(head), timeout);
-}
-
 }  // namespace weft::cli

@@ -2,7 +2,8 @@
 // The demo's two small HTTP clients, on the project's own codecs and
 // sessions: HTTP/1.1 (Http1ResponseParser + the request serializer) and
 // HTTP/2 with prior knowledge (Http2ClientConnection), which also carries the
-// gRPC calls. Used by the load loop and for the proxies' admin API.
+// gRPC calls. The load loop's clients (the admin API goes through
+// admin_client.h).
 //
 // One request at a time per client; each request has a deadline covering
 // connect, send and the whole response. A client reconnects on the next
@@ -63,9 +64,5 @@ class Http2Client {
   boost::asio::ip::tcp::endpoint target_;
   std::shared_ptr<http::Http2ClientConnection> conn_;
 };
-
-// GET `path` from an admin server over a fresh HTTP/1.1 connection.
-boost::asio::awaitable<HttpResult> adminGet(boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint admin,
-                                            std::string path, std::chrono::milliseconds timeout);
 
 }  // namespace weft::cli

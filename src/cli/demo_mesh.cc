@@ -10,11 +10,12 @@
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "cli/demo_http.h"
+#include "cli/admin_client.h"
 #include "net/address.h"
 
 namespace weft::cli {
@@ -245,16 +246,38 @@ void Mesh::darken(Instance& i) {
   i.state = Instance::State::kDark;
 }
 
+namespace {
+using AdminPair = std::pair<AdminResult, AdminResult>;  // /debug/endpoints, /metrics
+
+// Runs on the scrape thread: the shared admin client blocks (poll deadlines).
+asio::awaitable<std::vector<AdminPair>> fetchAdmin(std::vector<std::string> admins) {
+  std::vector<AdminPair> out;
+  for (const auto& a : admins) {
+    AdminClient client(a, milliseconds(2000));
+    auto eps = client.get("/debug/endpoints");
+    auto met = client.get("/metrics");
+    out.emplace_back(std::move(eps), std::move(met));
+  }
+  co_return out;
+}
+
+std::string describe(std::string_view what, const AdminResult& r) {
+  return fmt::format("{}: {}", what, r.reached() ? fmt::format("HTTP {}", r.status) : r.error);
+}
+}  // namespace
+
 asio::awaitable<void> Mesh::scrape() {
-  for (size_t i = 0; i < proxies_.size(); ++i) {
+  std::vector<std::string> admins;
+  for (const auto& p : proxies_) admins.push_back(net::formatEndpoint(p.admin));
+  // The blocking requests run on their own thread so the load loops on this
+  // one keep their pace and their latencies stay honest.
+  auto raw = co_await asio::co_spawn(scrapeThread_, fetchAdmin(std::move(admins)), asio::use_awaitable);
+  for (size_t i = 0; i < raw.size() && i < snapshots_.size(); ++i) {
     ProxySnapshot s;
-    auto eps = co_await adminGet(ex_, proxies_[i].admin, "/debug/endpoints", milliseconds(2000));
-    auto met = co_await adminGet(ex_, proxies_[i].admin, "/metrics", milliseconds(2000));
-    if (!eps.ok || eps.status != 200) {
-      s.error = fmt::format("/debug/endpoints: {}", eps.ok ? fmt::format("HTTP {}", eps.status) : eps.error);
-    } else if (!met.ok || met.status != 200) {
-      s.error = fmt::format("/metrics: {}", met.ok ? fmt::format("HTTP {}", met.status) : met.error);
-    } else if (parseEndpointsJson(eps.body, s, s.error)) {
+    const auto& [eps, met] = raw[i];
+    if (!eps.ok()) s.error = describe("/debug/endpoints", eps);
+    else if (!met.ok()) s.error = describe("/metrics", met);
+    else if (parseEndpointsJson(eps.body, s, s.error)) {
       s.metrics = parsePrometheus(met.body);
       s.ok = true;
     }

@@ -21,6 +21,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "cli/demo_process.h"
 #include "cli/demo_view.h"
@@ -77,7 +78,8 @@ class Mesh {
   // SIGSTOP: the process stops answering without a FIN or RST.
   void darken(Instance& i);
 
-  // Refreshes snapshots() from every proxy's admin API.
+  // Refreshes snapshots() from every proxy's admin API (through the shared
+  // AdminClient, on a scrape thread of its own).
   boost::asio::awaitable<void> scrape();
   const std::vector<ProxySnapshot>& snapshots() const { return snapshots_; }
   std::vector<boost::asio::ip::tcp::endpoint> proxyEndpoints() const;
@@ -117,6 +119,8 @@ class Mesh {
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<ProxySnapshot> snapshots_;
   bool stopped_ = false;
+  // Admin scrapes (blocking AdminClient calls); last, so it is joined first.
+  boost::asio::thread_pool scrapeThread_{1};
 };
 
 // Connections waiting in the accept queue of the socket listening on
