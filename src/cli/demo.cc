@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <set>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -187,6 +188,12 @@ class Demo {
     return it == m.end() ? 0 : it->second;
   }
 
+  // Failed connect attempts (timeouts and errors) to web.demo, all proxies.
+  double webConnectFailures() {
+    return sumMetric("weft_connect_attempts_total", {{"cluster", kWeb}, {"result", "timeout"}}) +
+           sumMetric("weft_connect_attempts_total", {{"cluster", kWeb}, {"result", "error"}});
+  }
+
   double sumMetric(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> match) {
     double t = 0;
     for (const auto& s : mesh_.snapshots()) t += s.sum(name, match);
@@ -223,93 +230,111 @@ class Demo {
 
   asio::awaitable<void> story() {
     double d = options_.durationSeconds;
-    // The story spans 10 %..75 % of the run; (d) is then watched to the end.
+    // The story spans 10 %..75 % of the run (a step starts late if the one
+    // before overran); (d2) is then watched to the end.
     double from = std::max(elapsed() + 1.0, 0.1 * d), to = 0.75 * d;
-    double gap = (to - from) / 8;
-    auto at = [&](int i) { return from + gap * i; };
-    int failuresBefore = 0;
+    gap_ = (to - from) / 8;
+    using StepFn = asio::awaitable<void> (Demo::*)();
+    const StepFn chapters[] = {&Demo::canary, &Demo::canaryHalf, &Demo::promote, &Demo::deleteOldPods,
+                               &Demo::rollingFirst, &Demo::rollingSecond, &Demo::goDark, &Demo::blackholeListed,
+                               &Demo::agedServers};
+    for (size_t i = 0; i < std::size(chapters); ++i) {
+      if (!co_await sleepUntil(from + gap_ * static_cast<double>(i))) co_return;
+      co_await (this->*chapters[i])();
+    }
+    co_await sleepUntil(d);
+  }
 
-    // (a) canary promoted through a traffic split (incident 001).
-    if (!co_await sleepUntil(at(0))) co_return;
-    auto& a1 = step("a1");
-    begin(a1);
+  // (a) a canary promoted through a traffic split (incident 001).
+  asio::awaitable<void> canary() {
+    auto& s = step("a1");
+    begin(s);
     co_await mesh_.startInstance("api-v2-a", "api v2", {});
     mesh_.members[std::string(kApiCanary)] = {"api-v2-a"};
     mesh_.stableWeight = 90;
     mesh_.canaryWeight = 10;
-    if (auto t = co_await apply(kApi)) pass(a1, fmt::format("api.demo split 90/10: every proxy routes to api-v2-a after {}", secs(t)));
-    else failStep(a1, "the proxies did not pick up the canary");
+    if (auto t = co_await apply(kApi))
+      pass(s, fmt::format("api.demo split 90/10: every proxy routes to api-v2-a after {}", secs(t)));
+    else failStep(s, "the proxies did not pick up the canary");
+  }
 
-    if (!co_await sleepUntil(at(1))) co_return;
-    auto& a2 = step("a2");
-    begin(a2);
+  asio::awaitable<void> canaryHalf() {
+    auto& s = step("a2");
+    begin(s);
     auto v2Before = served("api-v2-a");
     auto allBefore = load_->stats(Protocol::kH2c).ok;
     mesh_.stableWeight = 50;
     mesh_.canaryWeight = 50;
-    if (auto t = co_await apply(kApi)) {
-      co_await sleepFor(std::min(gap * 0.6, 2.0));
-      double share = static_cast<double>(served("api-v2-a") - v2Before) /
-                     static_cast<double>(std::max<uint64_t>(1, load_->stats(Protocol::kH2c).ok - allBefore));
-      pass(a2, fmt::format("split 50/50 applied in {}; the canary now takes {:.0f} % of api.demo", secs(t), share * 100));
-    } else {
-      failStep(a2, "the proxies did not apply the 50/50 split");
+    auto t = co_await apply(kApi);
+    if (!t) {
+      failStep(s, "the proxies did not apply the 50/50 split");
+      co_return;
     }
+    co_await sleepFor(std::min(gap_ * 0.6, 2.0));
+    double share = static_cast<double>(served("api-v2-a") - v2Before) /
+                   static_cast<double>(std::max<uint64_t>(1, load_->stats(Protocol::kH2c).ok - allBefore));
+    pass(s, fmt::format("split 50/50 applied in {}; the canary now takes {:.0f} % of api.demo", secs(t), share * 100));
+  }
 
-    if (!co_await sleepUntil(at(2))) co_return;
-    auto& a3 = step("a3");
-    begin(a3);
+  asio::awaitable<void> promote() {
+    auto& s = step("a3");
+    begin(s);
     co_await mesh_.startInstance("api-v2-b", "api v2", {});
     mesh_.members[std::string(kApiStable)] = {"api-v2-a", "api-v2-b"};
     mesh_.stableWeight = 100;
     mesh_.canaryWeight = 0;
     if (auto t = co_await apply(kApi))
-      pass(a3, fmt::format("api-stable now selects the v2 pods; every proxy's api.demo set is exactly "
-                           "{{api-v2-a, api-v2-b}} after {}",
-                           secs(t)));
-    else failStep(a3, "the proxies kept other endpoints for api.demo");
+      pass(s, fmt::format("api-stable now selects the v2 pods; every proxy's api.demo set is exactly "
+                          "{{api-v2-a, api-v2-b}} after {}",
+                          secs(t)));
+    else failStep(s, "the proxies kept other endpoints for api.demo");
+  }
 
-    if (!co_await sleepUntil(at(3))) co_return;
-    auto& a4 = step("a4");
-    begin(a4);
+  asio::awaitable<void> deleteOldPods() {
+    auto& s = step("a4");
+    begin(s);
     auto v1Before = served("api-v1-a") + served("api-v1-b");
     co_await mesh_.stopInstance(*mesh_.find("api-v1-a"));
     co_await mesh_.stopInstance(*mesh_.find("api-v1-b"));
     co_await sleepFor(0.5);
     co_await mesh_.scrape();
     bool exact = true;
-    for (const auto& s : mesh_.snapshots()) {
-      auto it = s.clusters.find(std::string(kApi));
-      exact = exact && it != s.clusters.end() && it->second.size() == 2;
+    for (const auto& snap : mesh_.snapshots()) {
+      auto it = snap.clusters.find(std::string(kApi));
+      exact = exact && it != snap.clusters.end() && it->second.size() == 2;
     }
     auto v1Late = served("api-v1-a") + served("api-v1-b") - v1Before;
     if (exact && v1Late == 0)
-      pass(a4, "old pods deleted: no proxy holds a stale endpoint (pending + ready + failed = 2 = the discovered set), "
-               "no request reached v1 after the promotion");
-    else failStep(a4, fmt::format("stale: exact sets {}, v1 answered {} after promotion", exact, v1Late));
+      pass(s, "old pods deleted: no proxy holds a stale endpoint (pending + ready + failed = 2 = the discovered set), "
+              "no request reached v1 after the promotion");
+    else failStep(s, fmt::format("stale: exact sets {}, v1 answered {} after promotion", exact, v1Late));
+  }
 
-    // (b) rolling update of web (instances replaced one by one).
-    if (!co_await sleepUntil(at(4))) co_return;
-    auto& b1 = step("b1");
-    begin(b1);
-    failuresBefore = static_cast<int>(load_->stats(Protocol::kHttp1).failed);
+  // (b) a rolling update of web: instances replaced one by one.
+  asio::awaitable<void> rollingFirst() {
+    auto& s = step("b1");
+    begin(s);
+    rolloutFailedBefore_ = load_->stats(Protocol::kHttp1).failed;
     std::string detail;
-    bool ok1 = co_await replace(kWeb, "web-1", "web-3", "web", {}, detail);
-    if (ok1) pass(b1, detail);
-    else failStep(b1, detail);
+    if (co_await replace(kWeb, "web-1", "web-3", "web", {}, detail)) pass(s, detail);
+    else failStep(s, detail);
+  }
 
-    if (!co_await sleepUntil(at(5))) co_return;
-    auto& b2 = step("b2");
-    begin(b2);
-    bool ok2 = co_await replace(kWeb, "web-2", "web-4", "web", {}, detail);
-    auto h1Failed = static_cast<int>(load_->stats(Protocol::kHttp1).failed) - failuresBefore;
-    if (ok2 && h1Failed == 0) pass(b2, detail + fmt::format("; HTTP/1.1 failures during the rollout: {}", h1Failed));
-    else failStep(b2, detail + fmt::format("; HTTP/1.1 failures during the rollout: {}", h1Failed));
+  asio::awaitable<void> rollingSecond() {
+    auto& s = step("b2");
+    begin(s);
+    std::string detail;
+    bool ok = co_await replace(kWeb, "web-2", "web-4", "web", {}, detail);
+    auto failed = load_->stats(Protocol::kHttp1).failed - rolloutFailedBefore_;
+    detail += fmt::format("; HTTP/1.1 failures during the rollout: {}", failed);
+    if (ok && failed == 0) pass(s, detail);
+    else failStep(s, detail);
+  }
 
-    // (c) an instance goes dark without a RST (incident 003).
-    if (!co_await sleepUntil(at(6))) co_return;
-    auto& c1 = step("c1");
-    begin(c1);
+  // (c) an instance goes dark without a RST (incident 003).
+  asio::awaitable<void> goDark() {
+    auto& s = step("c1");
+    begin(s);
     co_await mesh_.startInstance("web-5", "web", {});
     mesh_.members[std::string(kWeb)].push_back("web-5");
     auto upIn = co_await apply(kWeb);
@@ -320,23 +345,70 @@ class Demo {
     darkSince_ = elapsed();
     darkBaseline_ = pendingConnections(dark->port).value_or(-1);
     if (upIn && outIn && darkBaseline_ >= 0)
-      pass(c1, fmt::format("web-5 ready in {}; web-3 out of discovery in {}, then SIGSTOPped: it answers nothing, "
-                           "sends no FIN and no RST (its accept queue now counts any dial: {})",
-                           secs(upIn), secs(outIn), darkBaseline_));
-    else failStep(c1, "discovery did not converge around the dark instance");
+      pass(s, fmt::format("web-5 ready in {}; web-3 out of discovery in {}, then SIGSTOPped: it answers nothing, "
+                          "sends no FIN and no RST (its accept queue now counts any dial: {})",
+                          secs(upIn), secs(outIn), darkBaseline_));
+    else failStep(s, "discovery did not converge around the dark instance");
+  }
 
-    // (d) servers with a short max connection age (incident 005).
-    if (!co_await sleepUntil(at(7))) co_return;
-    auto& d1 = step("d1");
-    begin(d1);
+  // (c) continued: a blackholed address that discovery still lists.
+  asio::awaitable<void> blackholeListed() {
+    auto& s = step("c2");
+    begin(s);
+    // (Named locals, not braced temporaries, in co_await expressions: GCC 12
+    // miscompiles the latter in coroutines.)
+    std::vector<std::string> args = {"--backlog", "0"};
+    auto* ghost = co_await mesh_.startInstance("web-ghost", "web ghost", std::move(args));
+    bool holed = mesh_.blackhole(*ghost);
+    co_await mesh_.scrape();
+    double dialsBefore = webConnectFailures();
+    auto dropsBefore = listenDrops();
+    const auto& h1 = load_->stats(Protocol::kHttp1);
+    auto sentBefore = h1.ok + h1.failed, failedBefore = h1.failed;
+    mesh_.members[std::string(kWeb)].push_back("web-ghost");
+    mesh_.publish();
+    std::set<std::string> notReady = {ghost->address};
+    auto listedIn = co_await mesh_.waitConverged(kWeb, kConvergeTimeout, std::move(notReady));
+    auto listedAt = elapsed();
+    co_await sleepFor(std::clamp(gap_, 3.0, 8.0));
+    double listedFor = elapsed() - listedAt;
+    std::erase(mesh_.members[std::string(kWeb)], "web-ghost");
+    auto outIn = co_await apply(kWeb);
+    double dials = webConnectFailures() - dialsBefore;
+    auto dropsAfter = listenDrops();
+    auto sent = h1.ok + h1.failed - sentBefore, failed = h1.failed - failedBefore;
+    // One attempt at a time per proxy worker, each bounded by the 1 s
+    // connect timeout, backed off in between: never one per request.
+    double bound = static_cast<double>(mesh_.proxyCount()) * (listedFor / 1.0 + 2);
+    std::string syns = dropsBefore && dropsAfter
+                           ? fmt::format("; the kernel dropped {} SYNs at full listen queues (machine-wide)",
+                                         *dropsAfter - *dropsBefore)
+                           : "";
+    auto text = fmt::format(
+        "blackholed web-ghost listed for {:.1f} s: the proxies dialed it {:.0f} times (bound {:.0f}: backoff, 1 s "
+        "connect timeout) while {} requests to web.demo went to ready endpoints, {} failed{}; removed in {}",
+        listedFor, dials, bound, sent, failed, syns, secs(outIn));
+    if (holed && listedIn && outIn && failed == 0 && dials <= bound) pass(s, text);
+    else failStep(s, text + (holed ? "" : " (its listen queue could not be filled)"));
+    // An attempt under way at the removal may still time out; after one
+    // connect timeout nothing may dial it any more (checked at the end).
+    co_await sleepFor(1.2);
+    co_await mesh_.scrape();
+    ghostDialsBaseline_ = webConnectFailures();
+    ghostRemovedAt_ = elapsed();
+  }
+
+  // (d) servers with a short max connection age (incident 005).
+  asio::awaitable<void> agedServers() {
+    auto& s = step("d1");
+    begin(s);
     std::vector<std::string> aged = {"--max-connection-age", fmt::format("{}ms", kMaxAgeMs),
                                      "--max-connection-age-grace", "2s", "--delay", "2ms"};
-    bool okA = co_await replace(kEcho, "echo-1", "echo-3", "echo aged", aged, detail);
-    std::string detail2;
-    bool okB = co_await replace(kEcho, "echo-2", "echo-4", "echo aged", aged, detail2);
-    if (okA && okB) pass(d1, detail + "; " + detail2);
-    else failStep(d1, detail + "; " + detail2);
-
+    std::string first, second;
+    bool okA = co_await replace(kEcho, "echo-1", "echo-3", "echo aged", aged, first);
+    bool okB = co_await replace(kEcho, "echo-2", "echo-4", "echo aged", aged, second);
+    if (okA && okB) pass(s, first + "; " + second);
+    else failStep(s, first + "; " + second);
     co_await mesh_.scrape();
     agedConnectsBefore_ = sumMetric("weft_connect_attempts_total", {{"cluster", kEcho}, {"result", "ok"}});
     notProcessedBefore_ = sumMetric("weft_retries_total", {{"reason", "not-processed"}});
@@ -344,13 +416,12 @@ class Demo {
     agedSince_ = elapsed();
     narrate(fmt::format("(d2) watching gRPC through servers that GOAWAY every connection after ~{} ms", kMaxAgeMs));
     current_ = "(d2) gRPC through servers with a 1 s max connection age; web-3 still dark";
-    co_await sleepUntil(d);
   }
 
   // Checks that hold over the whole tail of the run: the dark instance was
   // never dialed; max-age connections cycled and gRPC kept succeeding.
   void finalChecks() {
-    auto& c2 = step("c2");
+    auto& c3 = step("c3");
     if (darkSince_ > 0) {
       auto* dark = mesh_.find("web-3");
       int now = dark ? pendingConnections(dark->port).value_or(-1) : -1;
@@ -360,12 +431,20 @@ class Demo {
         listed = listed || (it != s.clusters.end() && dark && it->second.count(dark->address));
       }
       double span = elapsedAtEnd_ - darkSince_;
-      if (now == darkBaseline_ && !listed)
-        c2.ok = true, c2.result = fmt::format("dark web-3: dialed 0 times in {:.1f} s, in no proxy's endpoint set", span);
-      else
-        c2.ok = false, c2.result = fmt::format("dark web-3: {} new connection(s) in {:.1f} s, listed by a proxy: {}",
-                                               now - darkBaseline_, span, listed);
-      c2.ran = true;
+      c3.ran = true;
+      c3.ok = now == darkBaseline_ && !listed;
+      c3.result = c3.ok ? fmt::format("dark web-3: dialed 0 times in {:.1f} s, in no proxy's endpoint set", span)
+                        : fmt::format("dark web-3: {} new connection(s) in {:.1f} s, listed by a proxy: {}",
+                                      now - darkBaseline_, span, listed);
+      if (ghostRemovedAt_ > 0) {
+        double late = webConnectFailures() - ghostDialsBaseline_;
+        c3.ok = c3.ok && late == 0;
+        c3.result += fmt::format("; web-ghost dialed {:.0f} times in the {:.1f} s after its removal",
+                                 late, elapsedAtEnd_ - ghostRemovedAt_);
+      } else {
+        c3.ok = false;
+        c3.result += "; the blackhole step did not run";
+      }
     }
     auto& d2 = step("d2");
     if (agedSince_ > 0) {
@@ -563,7 +642,11 @@ class Demo {
   std::string current_ = "starting the mesh";
   std::vector<std::string> story_;
   double elapsedAtEnd_ = 0;
+  double gap_ = 1;
+  uint64_t rolloutFailedBefore_ = 0;
   double darkSince_ = 0;
+  double ghostRemovedAt_ = 0;
+  double ghostDialsBaseline_ = 0;
   int darkBaseline_ = -1;
   double agedSince_ = 0;
   double agedConnectsBefore_ = 0;
@@ -577,7 +660,8 @@ class Demo {
       {"b1", "rolling update: web-3 replaces web-1"},
       {"b2", "rolling update: web-4 replaces web-2"},
       {"c1", "web-3 goes dark without a RST (removed from discovery, then SIGSTOP)"},
-      {"c2", "the dark instance is never dialed again"},
+      {"c2", "a blackholed address stays in discovery: SYNs dropped, no RST, no ICMP"},
+      {"c3", "what discovery removed is never dialed again"},
       {"d1", "echo servers with a 1 s max connection age replace echo-1 and echo-2"},
       {"d2", "gRPC through max-connection-age GOAWAYs: no failure, never INTERNAL"},
   };

@@ -1,7 +1,14 @@
 #include "cli/demo_mesh.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <filesystem>
@@ -209,7 +216,8 @@ std::set<std::string> Mesh::expectedAddresses(std::string_view cluster) const {
   return out;
 }
 
-asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view cluster, milliseconds timeout) {
+asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view cluster, milliseconds timeout,
+                                                           std::set<std::string> notReady) {
   auto start = Clock::now();
   auto want = expectedAddresses(cluster);
   std::string name(cluster);
@@ -222,7 +230,8 @@ asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view clus
         all = false;
         break;
       }
-      for (const auto& [addr, view] : it->second) all = all && want.count(addr) && view.state == "ready";
+      for (const auto& [addr, view] : it->second)
+        all = all && want.count(addr) && (view.state == "ready" || notReady.count(addr));
     }
     if (all) co_return std::chrono::duration<double>(Clock::now() - start).count();
     if (Clock::now() - start >= timeout) co_return std::nullopt;
@@ -244,6 +253,26 @@ asio::awaitable<void> Mesh::stopInstance(Instance& i) {
 void Mesh::darken(Instance& i) {
   i.proc->signal(SIGSTOP);
   i.state = Instance::State::kDark;
+}
+
+bool Mesh::blackhole(Instance& i) {
+  darken(i);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  heldSockets_.push_back(fd);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(i.port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // The kernel completes this handshake itself (the queue has room for one)
+  // even though the process is stopped.
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) return false;
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 1000) != 1) return false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err == 0;
 }
 
 namespace {
@@ -319,6 +348,8 @@ std::vector<std::string> Mesh::stopAll() {
   stopped_ = true;
   for (auto& i : instances_)
     if (i->state != Instance::State::kStopped) i->state = Instance::State::kStopped;
+  for (int fd : heldSockets_) ::close(fd);
+  heldSockets_.clear();
   return cli::stopAll(children(), milliseconds(5000));
 }
 
@@ -343,6 +374,22 @@ std::optional<int> pendingConnections(uint16_t port) {
   }
   if (!queued) return std::nullopt;
   return *queued + synRecv;
+}
+
+std::optional<uint64_t> listenDrops() {
+  // Two "TcpExt:" lines: names, then values.
+  std::ifstream in("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(in, names)) {
+    if (!names.starts_with("TcpExt:")) continue;
+    if (!std::getline(in, values)) return std::nullopt;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value)
+      if (name == "ListenDrops") return std::stoull(value);
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 }  // namespace weft::cli

@@ -69,14 +69,21 @@ class Mesh {
   // What `cluster` should hold once the last publish() is applied.
   std::set<std::string> expectedAddresses(std::string_view cluster) const;
   // Until every proxy's set for `cluster` equals expectedAddresses() with
-  // every endpoint ready; seconds taken, or nullopt on timeout.
+  // every endpoint ready (but those in `notReady`, which only need to be
+  // listed); seconds taken, or nullopt on timeout.
   boost::asio::awaitable<std::optional<double>> waitConverged(std::string_view cluster,
-                                                              std::chrono::milliseconds timeout);
+                                                              std::chrono::milliseconds timeout,
+                                                              std::set<std::string> notReady = {});
 
   // SIGTERM (the sample server drains), up to 5 s, then SIGKILL.
   boost::asio::awaitable<void> stopInstance(Instance& i);
   // SIGSTOP: the process stops answering without a FIN or RST.
   void darken(Instance& i);
+  // Turns an instance started with `--backlog 0` into a blackhole: SIGSTOP,
+  // then one connection of our own fills its accept queue, so the kernel
+  // drops every further SYN to it silently (no RST, no ICMP) — what a
+  // deleted pod's IP does (incident 003). False if the queue could not be filled.
+  bool blackhole(Instance& i);
 
   // Refreshes snapshots() from every proxy's admin API (through the shared
   // AdminClient, on a scrape thread of its own).
@@ -119,6 +126,7 @@ class Mesh {
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<ProxySnapshot> snapshots_;
   bool stopped_ = false;
+  std::vector<int> heldSockets_;  // blackhole() fillers, closed by stopAll()
   // Admin scrapes (blocking AdminClient calls); last, so it is joined first.
   boost::asio::thread_pool scrapeThread_{1};
 };
@@ -128,5 +136,8 @@ class Mesh {
 // /proc/net/tcp. A stopped process accepts nothing, so every connect made to
 // it after it stopped stays counted here. nullopt: no such listener.
 std::optional<int> pendingConnections(uint16_t port);
+// The kernel's count of SYNs dropped at full listen queues (TcpExt
+// ListenDrops), machine-wide; nullopt when unreadable.
+std::optional<uint64_t> listenDrops();
 
 }  // namespace weft::cli

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os
                                 "test", "lib"))
 from weft_harness import *  # noqa: E402,F403
 
-STEPS = ["a1", "a2", "a3", "a4", "b1", "b2", "c1", "c2", "d1", "d2"]
+STEPS = ["a1", "a2", "a3", "a4", "b1", "b2", "c1", "c2", "c3", "d1", "d2"]
 # Two proxies and six sample servers run from the start.
 MIN_CHILDREN = 8
 
