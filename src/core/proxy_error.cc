@@ -25,6 +25,7 @@ constexpr ErrorInfo kErrors[] = {
     {"unknown-service", 503, 14, "no route for authority"},
     {"downstream-reset", 499, 1, "client cancelled"},
     {"shutting-down", 503, 14, "proxy is shutting down"},
+    {"discovery-timeout", 503, 14, "no answer from the controller for this service"},
 };
 static_assert(sizeof(kErrors) / sizeof(kErrors[0]) == static_cast<size_t>(ProxyError::kCount));
 

@@ -21,6 +21,7 @@ enum class ProxyError : uint8_t {
   kUnknownService,     // no cluster for the authority
   kDownstreamReset,    // client went away (never sent to a client; counted)
   kShuttingDown,       // proxy is draining
+  kDiscoveryTimeout,   // the controller did not answer for a new authority within the failfast timeout
   kCount
 };
 

@@ -46,9 +46,7 @@ class DiscoveryClient::Impl {
   Impl(DiscoveryOptions o, std::function<void(const ClusterUpdate&)> onUpdate)
       : opts_(std::move(o)),
         onUpdate_(std::move(onUpdate)),
-        unused_(opts_.unusedTimeoutForTests.count() > 0
-                    ? opts_.unusedTimeoutForTests
-                    : std::chrono::duration_cast<std::chrono::milliseconds>(opts_.unusedTimeout)),
+        unused_(opts_.unusedTimeout),
         tick_(tickOf(unused_)),
         rng_(std::random_device{}()),
         connectedGauge_(MetricsRegistry::global().gauge("weft_discovery_connected",
@@ -79,12 +77,12 @@ class DiscoveryClient::Impl {
     {
       std::unique_lock lock(useMu_);
       auto [it, inserted] = lastUsed_.try_emplace(name, nullptr);
-      if (!inserted) {
+      if (inserted)
+        it->second = std::make_shared<std::atomic<int64_t>>(nowNs());
+      else
         it->second->store(nowNs(), std::memory_order_relaxed);
-        return;
-      }
-      it->second = std::make_shared<std::atomic<int64_t>>(nowNs());
     }
+    // Also when already subscribed: the loop re-delivers the applied set.
     push({Cmd::kSubscribe, name});
   }
 
@@ -325,10 +323,14 @@ class DiscoveryClient::Impl {
     bool changed = false;
     bool ok = true;
     std::vector<std::string> gone;
+    std::vector<ClusterUpdate> again;
     for (auto& c : cmds) {
       switch (c.kind) {
         case Cmd::kSubscribe:
-          changed = state_.subscribe(c.name) || changed;
+          if (state_.subscribe(c.name))
+            changed = true;
+          else if (auto u = state_.applied(c.name))
+            again.push_back(std::move(*u));
           break;
         case Cmd::kUnsubscribe:
           lastResubscribe_.erase(c.name);
@@ -356,6 +358,9 @@ class DiscoveryClient::Impl {
     if (changed && s) ok = send(*s, state_.subscriptionRequests()) && ok;
     publishStatus();
     for (const auto& n : gone) dropped(n);
+    // Not counted as updates: nothing new came from the controller.
+    for (const auto& u : again)
+      if (onUpdate_) onUpdate_(u);
     return ok;
   }
 

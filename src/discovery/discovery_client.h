@@ -49,10 +49,10 @@ struct ClusterUpdate {
 struct DiscoveryOptions {
   std::string controller;  // "127.0.0.1:18000"
   std::string nodeId;      // e.g. "weft-proxy-<pid>"
-  std::chrono::milliseconds reconnectBase{100}, reconnectMax{10000};  // full-jitter backoff
-  std::chrono::seconds unusedTimeout{60};  // unsubscribe a cluster not used for this long
-  // Tests only: a finer unused timeout (overrides unusedTimeout when > 0).
-  std::chrono::milliseconds unusedTimeoutForTests{0};
+  // Full-jitter backoff between stream attempts. A cap of about a second is
+  // what lets every proxy converge within 2 s of a controller's return.
+  std::chrono::milliseconds reconnectBase{100}, reconnectMax{1000};
+  std::chrono::milliseconds unusedTimeout{60000};  // unsubscribe a cluster not used for this long
   // How long one connection attempt may take before it counts as failed.
   std::chrono::milliseconds connectTimeout{5000};
 };
@@ -66,7 +66,9 @@ class DiscoveryClient {
 
   void start();
   // Thread-safe; idempotent; also marks the cluster used. Subscriptions are
-  // re-sent on every new stream.
+  // re-sent on every new stream. Subscribing a cluster that is already
+  // subscribed and answered delivers its applied set again (a caller that
+  // asks later than others still gets an answer).
   void subscribe(const std::string& cluster);
   // Thread-safe. Delivers an update with unsubscribed = true.
   void unsubscribe(const std::string& cluster);

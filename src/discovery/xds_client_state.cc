@@ -208,6 +208,12 @@ ClusterUpdate XdsClientState::updateOf(const std::string& name, const Cluster& c
   return u;
 }
 
+std::optional<ClusterUpdate> XdsClientState::applied(const std::string& name) const {
+  auto it = clusters_.find(name);
+  if (it == clusters_.end() || !it->second.haveEds) return std::nullopt;
+  return updateOf(name, it->second);
+}
+
 ResponseOutcome XdsClientState::onResponse(const discovery_v3::DiscoveryResponse& r, Clock::time_point now) {
   ResponseOutcome out;
   XdsType type;

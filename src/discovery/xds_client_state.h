@@ -90,6 +90,8 @@ class XdsClientState {
   bool subscribe(const std::string& name);
   bool unsubscribe(const std::string& name);
   bool subscribed(const std::string& name) const { return clusters_.count(name) > 0; }
+  // The applied set of a subscribed cluster as an update; nullopt before its first EDS answer.
+  std::optional<ClusterUpdate> applied(const std::string& name) const;
 
   // A new stream: per-stream state (nonces, which types were requested) is
   // reset; applied sets are kept (they serve until the first response).

@@ -81,6 +81,7 @@ class Parser {
       else fail(join(key, "protocol"), fmt::format("'{}' is not one of http1, http2", s));
     }
     if (auto eps = n["endpoints"]) {
+      c.endpointsGiven = true;
       if (!eps.IsSequence()) fail(join(key, "endpoints"), "must be a list of addresses");
       for (size_t i = 0; i < eps.size(); ++i) {
         auto ekey = fmt::format("{}.endpoints[{}]", key, i);
@@ -129,6 +130,51 @@ class Parser {
     return c;
   }
 
+  // host:port where host is a DNS name or a numeric address (the controller
+  // is usually reached by a name, e.g. weft-controller.weft.svc:18000).
+  std::string hostPort(const YAML::Node& n, const std::string& key) const {
+    if (!n.IsScalar()) fail(key, "must be host:port");
+    auto s = n.as<std::string>();
+    if (net::parseEndpoint(s)) return s;
+    auto colon = s.rfind(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < s.size() && colon + 6 >= s.size();
+    for (size_t i = 0; ok && i < colon; ++i) {
+      char ch = s[i];
+      ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.' || ch == '_';
+    }
+    uint64_t port = 0;
+    for (size_t i = colon + 1; ok && i < s.size(); ++i) {
+      ok = std::isdigit(static_cast<unsigned char>(s[i]));
+      port = port * 10 + static_cast<uint64_t>(s[i] - '0');
+    }
+    if (!ok || port == 0 || port > 65535) fail(key, fmt::format("'{}' is not of the form host:port", s));
+    return s;
+  }
+
+  DiscoveryConfig discovery(const YAML::Node& n, const std::string& key) const {
+    onlyKeys(n, key, {"reconnect_base", "reconnect_max", "connect_timeout", "unused_timeout", "max_clusters", "node_id"});
+    DiscoveryConfig d;
+    auto bounded = [&](const char* k, milliseconds& out, milliseconds lo, milliseconds hi) {
+      if (auto v = n[k]) {
+        out = duration(v, join(key, k));
+        if (out < lo || out > hi)
+          fail(join(key, k), fmt::format("must be between {} ms and {} ms", lo.count(), hi.count()));
+      }
+    };
+    bounded("reconnect_base", d.reconnectBase, milliseconds(10), milliseconds(60'000));
+    bounded("reconnect_max", d.reconnectMax, milliseconds(10), milliseconds(300'000));
+    bounded("connect_timeout", d.connectTimeout, milliseconds(100), milliseconds(60'000));
+    // At least a second: workers report use every min(1 s, unused_timeout / 4).
+    bounded("unused_timeout", d.unusedTimeout, milliseconds(1000), milliseconds(86'400'000));
+    if (d.reconnectMax < d.reconnectBase) fail(join(key, "reconnect_max"), "must not be below reconnect_base");
+    if (auto m = n["max_clusters"]) d.maxClusters = number(m, join(key, "max_clusters"), 1, 1'000'000);
+    if (auto id = n["node_id"]) {
+      if (!id.IsScalar() || id.as<std::string>().empty()) fail(join(key, "node_id"), "must be a non-empty string");
+      d.nodeId = id.as<std::string>();
+    }
+    return d;
+  }
+
   ProxyConfig parse(const std::string& text) const {
     YAML::Node root;
     try {
@@ -142,13 +188,17 @@ class Parser {
     onlyKeys(root, "",
              {"outbound", "inbound", "app", "opaque", "admin", "workers", "controller", "log_level", "detect_timeout",
               "inbound_connect_timeout", "drain_timeout", "client_idle_timeout", "max_header_list_bytes",
-              "max_concurrent_streams", "clusters"});
+              "max_concurrent_streams", "discovery", "clusters"});
     if (auto n = root["outbound"]) cfg.outbound = address(n, "outbound");
     if (auto n = root["inbound"]) cfg.inbound = address(n, "inbound");
     if (auto n = root["app"]) cfg.app = address(n, "app");
     if (auto n = root["opaque"]) cfg.opaque = address(n, "opaque");
     if (auto n = root["admin"]) cfg.admin = address(n, "admin");
-    if (auto n = root["controller"]) cfg.controller = address(n, "controller");
+    if (auto n = root["controller"]) cfg.controller = hostPort(n, "controller");
+    if (auto n = root["discovery"]) {
+      if (!cfg.controller) fail("discovery", "needs `controller` (the settings are those of the xDS client)");
+      cfg.discovery = discovery(n, "discovery");
+    }
     if (auto n = root["workers"]) cfg.workers = number(n, "workers", 1, 256);
     if (auto n = root["log_level"]) {
       cfg.logLevel = n.as<std::string>();

@@ -21,6 +21,10 @@ struct ClusterConfig {
   std::string name;  // normalised authority, "host:port"
   UpstreamProtocol protocol = UpstreamProtocol::kSameAsClient;
   std::vector<model::Endpoint> endpoints;
+  // The `endpoints` key was given. With a controller configured, an entry
+  // without it is not a static cluster but settings for the discovered
+  // cluster of that name (docs/configuration.md).
+  bool endpointsGiven = false;
   std::optional<uint32_t> maxRequestsPerConnection;
   milliseconds connectTimeout{1000};
   milliseconds requestTimeout{0};        // 0: none (grpc-timeout still applies)
@@ -36,6 +40,16 @@ struct ClusterConfig {
   std::chrono::seconds retryBudgetTtl{10};
 };
 
+// The proxy's xDS client (docs/discovery.md); used when `controller` is set.
+struct DiscoveryConfig {
+  milliseconds reconnectBase{100};   // full-jitter backoff between stream attempts...
+  milliseconds reconnectMax{1000};   // ...capped here: convergence after a controller restart
+  milliseconds connectTimeout{5000};  // one attempt dials this long before it counts as failed
+  milliseconds unusedTimeout{60000};  // a cluster no request used for this long is unsubscribed
+  size_t maxClusters = 10000;         // distinct discovered authorities a proxy keeps at once
+  std::string nodeId;                 // empty: "weft-proxy-<pid>"
+};
+
 struct ProxyConfig {
   std::string sourceFile;
   std::optional<std::string> outbound;  // listen address
@@ -44,7 +58,8 @@ struct ProxyConfig {
   std::optional<std::string> opaque;    // where non-HTTP outbound traffic goes
   std::string admin = "127.0.0.1:4191";
   size_t workers = 0;                   // 0: number of cores
-  std::optional<std::string> controller;
+  std::optional<std::string> controller;  // host:port of `weft controller`'s xDS listener
+  DiscoveryConfig discovery;
   std::string logLevel = "info";
   milliseconds detectTimeout{10000};
   milliseconds inboundConnectTimeout{300};
@@ -55,6 +70,9 @@ struct ProxyConfig {
   std::vector<ClusterConfig> clusters;
 
   const ClusterConfig* findCluster(std::string_view normalizedAuthority) const;
+  // Whether `c` is a static cluster (its endpoints come from this file) rather
+  // than per-cluster settings for a discovered one.
+  bool isStatic(const ClusterConfig& c) const { return !controller || c.endpointsGiven; }
 };
 
 // A config problem, with the file and the key it concerns.

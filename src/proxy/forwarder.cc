@@ -3,6 +3,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <fmt/format.h>
 
 #include "core/logging.h"
@@ -62,14 +64,22 @@ std::chrono::milliseconds retryBackoff(int retry, FastRandom& rng) {
 }  // namespace
 
 Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction,
-                     size_t workerIndex)
-    : ex_(std::move(ex)), direction_(direction), workerIndex_(workerIndex), rng_(0x7e7u + workerIndex * 31337) {
+                     size_t workerIndex, const DiscoveryLink* discovery)
+    : ex_(std::move(ex)),
+      direction_(direction),
+      workerIndex_(workerIndex),
+      rng_(0x7e7u + workerIndex * 31337),
+      discovery_(direction == Direction::kOutbound ? discovery : nullptr) {
   applyConfig(config);
+  if (discovery_) startDiscoveryTick();
 }
 
-Forwarder::~Forwarder() = default;
+Forwarder::~Forwarder() {
+  *alive_ = false;
+  if (tick_) tick_->cancel();
+}
 
-Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
+Forwarder::ClusterEntry& Forwarder::configureEntry(const ClusterConfig& c) {
   auto& slot = clusters_[c.name];
   if (!slot) slot = std::make_shared<ClusterEntry>();
   auto& e = *slot;
@@ -92,6 +102,21 @@ Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
   // Each worker keeps its own budget; the floor is the proxy's, so each worker
   // gets its share of it (the ratio part scales with each worker's requests).
   e.budget.setPolicy({c.retryBudgetRatio, static_cast<double>(c.retryBudgetMinPerSecond) / workers_, c.retryBudgetTtl});
+  return e;
+}
+
+Forwarder::ClusterEntry& Forwarder::addCluster(const ClusterConfig& c) {
+  auto& e = configureEntry(c);
+  if (e.discovered) {
+    // A discovered cluster became static: the config wins from now on. Wake
+    // requests waiting for the controller (they see the static set) and drop
+    // the subscription (idempotent; every worker does the same).
+    wake(*e.discovered);
+    e.discovered.reset();
+    e.version.clear();
+    --discoveredCount_;
+    if (discovery_->unsubscribe) discovery_->unsubscribe(c.name);
+  }
   if (e.version.empty() || e.config.endpoints != c.endpoints) {
     e.version = fmt::format("config-{}", generation_);
     e.appliedAt = std::chrono::steady_clock::now();
@@ -112,11 +137,26 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
     addCluster(app);
     return;
   }
-  for (const auto& c : config.clusters) addCluster(c);
+  discoveredSettings_.clear();
+  for (const auto& c : config.clusters) {
+    if (discovery_ && !config.isStatic(c))
+      discoveredSettings_[c.name] = c;
+    else
+      addCluster(c);
+  }
   // Clusters gone from the config keep no endpoints: their pools drain and
-  // requests for them now fail as unknown services.
+  // requests for them now fail as unknown services (or, with a controller,
+  // are discovered on their next use). Discovered clusters stay; their
+  // settings follow the config.
   for (auto it = clusters_.begin(); it != clusters_.end();) {
-    if (!config.findCluster(it->first)) {
+    if (auto& e = *it->second; e.discovered) {
+      e.config = discoveredConfig(it->first, e.discovered->snapshot.get());
+      configureEntry(e.config);
+      ++it;
+      continue;
+    }
+    const ClusterConfig* c = config.findCluster(it->first);
+    if (!c || (discovery_ && !config.isStatic(*c))) {
       it->second->cluster->setEndpoints({});
       it = clusters_.erase(it);
     } else {
@@ -127,13 +167,22 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
 
 std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request) {
   if (direction_ == Direction::kInbound) return clusters_.begin()->second;
-  auto it = clusters_.find(model::normalizeAuthority(request.authority));
-  return it == clusters_.end() ? nullptr : it->second;
+  auto name = model::normalizeAuthority(request.authority);
+  auto it = clusters_.find(name);
+  if (it != clusters_.end()) return it->second;
+  return discovery_ ? discover(name) : nullptr;
 }
 
 boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
   std::shared_ptr<ClusterEntry> entry = route(exchange->request);
-  if (!entry) {
+  ProxyError routeError = ProxyError::kNone;
+  if (entry && entry->discovered) {
+    // Discovered: waits only until the controller's first answer (or, for an
+    // empty set, endpoints); a settled cluster goes straight on.
+    entry->discovered->used = true;
+    routeError = entry->discovered->settled() ? discoveredError(*entry->discovered) : co_await awaitDiscovered(entry);
+  }
+  if (!entry || routeError == ProxyError::kUnknownService) {
     exchange->failBeforeResponse(ProxyError::kUnknownService);
     threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
                   labelPair("direction", directionName()))
@@ -143,6 +192,11 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
   }
   exchange->cluster = entry->cluster->name();
   entry->requests->inc();
+  if (routeError != ProxyError::kNone) {  // no answer from the controller in time
+    exchange->failBeforeResponse(routeError);
+    record(*entry, *exchange);
+    co_return;
+  }
 
   // Deadline: the cluster's request timeout or grpc-timeout, whichever is
   // sooner. On expiry the exchange is cancelled: before a response head the
@@ -266,10 +320,23 @@ void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) 
   for (const auto& [name, entry] : clusters_)
     if (const auto& e = *entry; only.empty() || only == name) {
       auto age = std::chrono::duration<double>(std::chrono::steady_clock::now() - e.appliedAt).count();
+      // Discovered clusters: the controller's version_info exactly, and the
+      // age of the snapshot applied (-1 while no answer has arrived).
+      std::string_view protocol = e.config.protocol == UpstreamProtocol::kHttp1   ? "http1"
+                                  : e.config.protocol == UpstreamProtocol::kHttp2 ? "http2"
+                                                                                  : "client";
+      std::string source = fmt::format("\"protocol\":\"{}\",\"source\":\"static\"", protocol);
+      if (const auto* d = e.discovered.get()) {
+        if (!d->snapshot) age = -1;
+        source = fmt::format("\"protocol\":\"{}\",\"source\":\"discovery\",\"discovery_state\":\"{}\"", protocol,
+                             !d->snapshot ? "awaiting" : d->snapshot->exists ? "applied" : "unknown-service");
+      }
       // Splice the set's version and age into the cluster's own JSON object.
       auto json = e.cluster->debugJson();
-      out.push_back(fmt::format("{{\"direction\":\"{}\",\"worker\":{},\"version\":\"{}\",\"age_seconds\":{:.3f},{}",
-                                directionName(), workerIndex_, e.version, age, json.substr(1)));
+      // The version comes from the controller: quoted as JSON, whatever it holds.
+      out.push_back(fmt::format("{{\"direction\":\"{}\",\"worker\":{},\"version\":{},\"age_seconds\":{:.3f},{},{}",
+                                directionName(), workerIndex_, boost::json::serialize(boost::json::value(e.version)),
+                                age, source, json.substr(1)));
     }
 }
 

@@ -4,14 +4,26 @@
 // endpoint's pool, and decides retries, deadlines and error mapping in one
 // place (docs/errors.md). One Forwarder per worker per direction; worker
 // thread only; handle() suspends.
+//
+// With a controller (outbound only), clusters the config does not define are
+// discovered (docs/discovery.md): the first request for an authority asks
+// for a subscription and waits, up to the failfast timeout, for the
+// controller's first answer; every answer is a whole snapshot that replaces
+// the cluster's endpoint set. A per-worker tick reports use (touch) and asks
+// again (resubscribe) when a discovered cluster has had no ready endpoint for
+// longer than its failfast timeout. forwarder_discovery.cc holds that part.
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "core/metrics.h"
 #include "http/session/exchange.h"
+#include "model/endpoint_snapshot.h"
 #include "proxy/config.h"
+#include "proxy/discovery_link.h"
 #include "upstream/cluster.h"
 #include "upstream/retry_budget.h"
 #include "core/random.h"
@@ -24,7 +36,10 @@ class Forwarder final : public http::ExchangeHandler {
  public:
   // Outbound: one cluster per configured cluster, matched by authority.
   // Inbound: every request goes to the app address.
-  Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction, size_t workerIndex);
+  // `discovery` (outbound, with a controller; outlives the forwarder): how to
+  // ask for subscriptions. Null: only static clusters.
+  Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction, size_t workerIndex,
+            const DiscoveryLink* discovery = nullptr);
   ~Forwarder() override;
 
   boost::asio::awaitable<void> handle(std::shared_ptr<http::Exchange> exchange) override;
@@ -35,11 +50,36 @@ class Forwarder final : public http::ExchangeHandler {
   // JSON array elements for /debug/endpoints (worker thread); `only` filters by name.
   void debugJson(std::string_view only, std::vector<std::string>& out) const;
 
+  // Discovery (worker thread; ignored without a DiscoveryLink). The snapshot
+  // replaces the cluster's endpoint set, creating the cluster if this worker
+  // has not seen it yet (every worker mirrors every subscription). A static
+  // cluster of the same name wins: the snapshot is ignored.
+  void applyDiscovered(std::shared_ptr<const model::EndpointSnapshot> snapshot);
+  // The discovery client dropped the subscription (unused): forget the
+  // cluster, unless a request used it meanwhile (then subscribe again).
+  void forgetDiscovered(const std::string& name);
+
   std::string_view directionName() const { return direction_ == Direction::kOutbound ? "outbound" : "inbound"; }
 
  private:
+  // A cluster from the controller: what this worker applied and its use.
+  struct Discovered {
+    explicit Discovered(const boost::asio::any_io_executor& ex) : changed(ex) {
+      changed.expires_at(boost::asio::steady_timer::time_point::max());
+    }
+    std::shared_ptr<const model::EndpointSnapshot> snapshot;  // null until the first answer
+    bool used = false;         // a request since the last tick (then: touch)
+    bool failingFast = false;  // a wait for an answer / endpoints timed out; cleared by the next snapshot
+    size_t waiting = 0;        // requests waiting for an answer or endpoints
+    std::chrono::steady_clock::time_point healthyAt;  // last seen with a ready endpoint (or applied)
+    boost::asio::steady_timer changed;  // cancelled to wake the waiting requests
+    // Settled: requests go on to the balancer without waiting here.
+    bool settled() const { return snapshot && (!snapshot->exists || !snapshot->endpoints.empty()); }
+  };
+
   struct ClusterEntry {
     std::unique_ptr<upstream::Cluster> cluster;
+    std::shared_ptr<Discovered> discovered;  // null: a static cluster (from the config)
     ClusterConfig config;
     Counter* requests = nullptr;
     Histogram* latency = nullptr;
@@ -53,7 +93,22 @@ class Forwarder final : public http::ExchangeHandler {
   // Entries are shared with the requests using them, so a config reload that
   // removes a cluster never frees it under a request in flight.
   std::shared_ptr<ClusterEntry> route(const http::RequestHead& request);
+  // Creates the entry (cluster, metrics) if needed and applies `c`'s settings.
+  ClusterEntry& configureEntry(const ClusterConfig& c);
   ClusterEntry& addCluster(const ClusterConfig& c);
+  // --- discovery (forwarder_discovery.cc) ---
+  std::shared_ptr<ClusterEntry> discover(const std::string& name);
+  ClusterEntry& newDiscovered(const std::string& name);
+  // The settings of a discovered cluster: its config entry (or the defaults),
+  // with the controller's protocol when the config does not say.
+  ClusterConfig discoveredConfig(const std::string& name, const model::EndpointSnapshot* snapshot) const;
+  // Waits (bounded by the failfast timeout) until the cluster is settled;
+  // returns the error to answer with, or kNone to go on to the balancer.
+  boost::asio::awaitable<ProxyError> awaitDiscovered(std::shared_ptr<ClusterEntry> entry);
+  static ProxyError discoveredError(const Discovered& d);
+  void wake(Discovered& d);
+  void startDiscoveryTick();
+  void discoveryTick();
   boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange);
   void record(ClusterEntry& entry, const http::Exchange& exchange);
 
@@ -64,6 +119,11 @@ class Forwarder final : public http::ExchangeHandler {
   uint64_t generation_ = 0;  // config applications, for static clusters' version
   FastRandom rng_;  // retry backoff jitter
   size_t workers_ = 1;        // the proxy's worker count, to share the retry floor
+  const DiscoveryLink* discovery_ = nullptr;
+  std::map<std::string, ClusterConfig, std::less<>> discoveredSettings_;  // config entries without endpoints
+  size_t discoveredCount_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> tick_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed: late tick callbacks stop
 };
 
 }  // namespace weft::proxy

@@ -12,6 +12,7 @@
 #include "net/address.h"
 #include "net/worker_pool.h"
 #include "proxy/config_watcher.h"
+#include "proxy/proxy_discovery.h"
 #include "proxy/tap.h"
 #include "proxy/tap_route.h"
 #include "proxy/worker_proxy.h"
@@ -30,8 +31,10 @@ tcp::endpoint listenOnAll(std::vector<std::unique_ptr<WorkerProxy>>& workers, Di
 }
 
 // /debug/endpoints: every worker's view (each worker balances on its own),
-// gathered on the workers' threads. Empty for an unknown cluster (404).
-std::string endpointsJson(std::vector<std::unique_ptr<WorkerProxy>>& workers, std::string_view cluster) {
+// gathered on the workers' threads, and with a controller what the discovery
+// client holds. Empty for an unknown cluster (404).
+std::string endpointsJson(std::vector<std::unique_ptr<WorkerProxy>>& workers, std::string_view cluster,
+                          const ProxyDiscovery* discovery) {
   std::vector<std::future<std::vector<std::string>>> futures;
   for (auto& w : workers) futures.push_back(w->debugEndpoints(std::string(cluster)));
   std::string body = "{\"clusters\":[";
@@ -45,7 +48,9 @@ std::string endpointsJson(std::vector<std::unique_ptr<WorkerProxy>>& workers, st
     }
   }
   if (first && !cluster.empty()) return "";
-  return body + "]}";
+  body += ']';
+  if (discovery) body += ",\"discovery\":" + discovery->statusJson(cluster);
+  return body + "}";
 }
 
 }  // namespace
@@ -57,8 +62,21 @@ int runProxy(ProxyConfig config) {
   tap.install();
   asio::io_context mainCtx(1);
   net::WorkerPool pool(config.workers);
+  // Discovery first: the workers get its link. Stopped after the worker
+  // loops (see the end), before the workers are destroyed.
+  std::unique_ptr<ProxyDiscovery> discovery;
+  if (config.controller) {
+    try {
+      discovery = std::make_unique<ProxyDiscovery>(config);
+    } catch (const ConfigError& e) {
+      WEFT_LOG_ERROR("bad config: {}", e.describe());
+      return 2;
+    }
+  }
   std::vector<std::unique_ptr<WorkerProxy>> workers;
-  for (size_t i = 0; i < pool.size(); ++i) workers.push_back(std::make_unique<WorkerProxy>(pool.at(i), config));
+  for (size_t i = 0; i < pool.size(); ++i)
+    workers.push_back(
+        std::make_unique<WorkerProxy>(pool.at(i), config, discovery ? &discovery->link() : nullptr));
 
   std::atomic<bool> ready{false};
   bool shuttingDown = false;
@@ -103,7 +121,7 @@ int runProxy(ProxyConfig config) {
     admin::AdminHooks hooks;
     hooks.ready = [&] { return ready.load(); };
     hooks.shutdown = [&] { asio::post(mainCtx, shutdown); };
-    hooks.endpointsJson = [&](std::string_view cluster) { return endpointsJson(workers, cluster); };
+    hooks.endpointsJson = [&](std::string_view cluster) { return endpointsJson(workers, cluster, discovery.get()); };
     adminServer = std::make_unique<admin::AdminServer>(mainCtx, *net::parseEndpoint(config.admin), hooks);
     registerTapRoute(*adminServer, tap);
     summary += " admin=" + net::formatEndpoint(adminServer->localEndpoint());
@@ -132,10 +150,18 @@ int runProxy(ProxyConfig config) {
 
   pool.start();
   for (auto& w : workers) w->start();
+  if (discovery) {
+    std::vector<WorkerProxy*> targets;
+    for (auto& w : workers) targets.push_back(w.get());
+    discovery->start(std::move(targets));
+  }
   adminServer->start();
   ready = true;
   mainCtx.run();
+  // Workers first (their ticks call the client), then the client: it may
+  // still post to the stopped loops, which drop what they never run.
   pool.abort();
+  discovery.reset();
   WEFT_LOG_INFO("weft proxy stopped");
   return 0;
 }

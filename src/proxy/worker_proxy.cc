@@ -55,13 +55,14 @@ asio::awaitable<DetectedProtocol> detect(tcp::socket& socket, std::string& prefi
 
 }  // namespace
 
-WorkerProxy::WorkerProxy(net::Worker& worker, const ProxyConfig& config)
+WorkerProxy::WorkerProxy(net::Worker& worker, const ProxyConfig& config, const DiscoveryLink* discovery)
     : worker_(worker),
       config_(config),
       drain_(worker.executor()),
       outboundOptions_(serverOptions(config, "outbound", &drain_)),
       inboundOptions_(serverOptions(config, "inbound", &drain_)),
-      outbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kOutbound, worker.index())),
+      outbound_(
+          std::make_unique<Forwarder>(worker.executor(), config, Direction::kOutbound, worker.index(), discovery)),
       inbound_(std::make_unique<Forwarder>(worker.executor(), config, Direction::kInbound, worker.index())) {}
 
 WorkerProxy::~WorkerProxy() = default;
@@ -95,6 +96,16 @@ void WorkerProxy::applyConfig(std::shared_ptr<const ProxyConfig> config) {
     outbound_->applyConfig(*config);
     inbound_->applyConfig(*config);
   });
+}
+
+void WorkerProxy::applyDiscovered(std::shared_ptr<const model::EndpointSnapshot> snapshot) {
+  asio::post(worker_.context(), [this, snapshot = std::move(snapshot)]() mutable {
+    outbound_->applyDiscovered(std::move(snapshot));
+  });
+}
+
+void WorkerProxy::forgetDiscovered(std::string name) {
+  asio::post(worker_.context(), [this, name = std::move(name)] { outbound_->forgetDiscovered(name); });
 }
 
 std::future<std::vector<std::string>> WorkerProxy::debugEndpoints(std::string cluster) {

@@ -21,7 +21,8 @@ namespace weft::proxy {
 
 class WorkerProxy {
  public:
-  WorkerProxy(net::Worker& worker, const ProxyConfig& config);
+  // `discovery` (may be null: no controller) outlives the WorkerProxy.
+  WorkerProxy(net::Worker& worker, const ProxyConfig& config, const DiscoveryLink* discovery = nullptr);
   ~WorkerProxy();
 
   // Binds a listener (main thread, before start). Returns the bound address
@@ -33,6 +34,10 @@ class WorkerProxy {
   void beginDrain();
   // Applies a new config to the forwarders (posts to the worker).
   void applyConfig(std::shared_ptr<const ProxyConfig> config);
+
+  // A discovered cluster's whole new set, or its end (any thread; posts to the worker).
+  void applyDiscovered(std::shared_ptr<const model::EndpointSnapshot> snapshot);
+  void forgetDiscovered(std::string name);
 
   // Collects /debug/endpoints entries on the worker's thread.
   std::future<std::vector<std::string>> debugEndpoints(std::string cluster);

@@ -260,6 +260,19 @@ TEST(DiscoveryClient, UnknownClusterResubscribeAndUnsubscribe) {
   i = updates.waitFor("web.test:80", 0, [](const ClusterUpdate& u) { return u.exists; });
   ASSERT_GE(i, 0);
 
+  // A second subscribe of an answered cluster (another worker's first use)
+  // re-delivers the applied set; it is not counted as an update.
+  auto counted = [] {
+    return MetricsRegistry::global().valueOf("weft_discovery_updates_total", labelPair("cluster", "web.test:80"));
+  };
+  auto countedBefore = counted();
+  size_t again = updates.size();
+  client.subscribe("web.test:80");
+  i = updates.waitFor("web.test:80", again, [](const ClusterUpdate& u) { return u.exists && u.endpoints.size() == 1; });
+  ASSERT_GE(i, 0);
+  EXPECT_EQ(updates.at(i).version, ctl.versionOf("web.test:80"));
+  EXPECT_EQ(counted(), countedBefore);
+
   // Self-heal: the controller resends the whole set although nothing changed.
   auto resubs = [] {
     return MetricsRegistry::global().valueOf("weft_discovery_resubscribes_total", labelPair("cluster", "web.test:80"));
@@ -288,7 +301,7 @@ TEST(DiscoveryClient, UnusedClustersAreUnsubscribedAndTouchedOnesKept) {
   ctl.start(kTwo);
   Updates updates;
   auto o = options(ctl.address());
-  o.unusedTimeoutForTests = 300ms;
+  o.unusedTimeout = 300ms;
   DiscoveryClient client(o, std::ref(updates));
   client.start();
   client.subscribe("api.test:80");

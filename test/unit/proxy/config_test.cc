@@ -60,5 +60,56 @@ TEST(ProxyConfig, ErrorsNameTheFileAndTheKey) {
             std::string::npos);
 }
 
+TEST(ProxyConfig, DiscoverySettingsAndWhichClustersAreStatic) {
+  auto c = parseProxyConfig(R"(
+outbound: 127.0.0.1:4140
+controller: weft-controller.weft.svc:18000
+discovery:
+  reconnect_max: 2s
+  unused_timeout: 5m
+  max_clusters: 50
+  node_id: pod-a
+clusters:
+  - name: api.test:80
+    failfast_timeout: 1s
+  - name: db.test:5432
+    endpoints: []
+)", "p.yaml");
+  EXPECT_EQ(*c.controller, "weft-controller.weft.svc:18000");  // a DNS name is fine for the controller
+  EXPECT_EQ(c.discovery.reconnectMax, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.discovery.reconnectBase, std::chrono::milliseconds(100));  // default
+  EXPECT_EQ(c.discovery.unusedTimeout, std::chrono::milliseconds(300'000));
+  EXPECT_EQ(c.discovery.maxClusters, 50u);
+  EXPECT_EQ(c.discovery.nodeId, "pod-a");
+  // No `endpoints` key with a controller: settings for the discovered cluster.
+  EXPECT_FALSE(c.isStatic(*c.findCluster("api.test:80")));
+  EXPECT_EQ(c.findCluster("api.test:80")->failfastTimeout, std::chrono::milliseconds(1000));
+  // `endpoints: []` is a static cluster with no endpoints.
+  EXPECT_TRUE(c.isStatic(*c.findCluster("db.test:5432")));
+
+  // Without a controller every entry is static, and the defaults hold.
+  auto plain = parseProxyConfig("outbound: 127.0.0.1:1\nclusters: [{name: a}]\n", "p.yaml");
+  EXPECT_TRUE(plain.isStatic(plain.clusters[0]));
+  EXPECT_EQ(plain.discovery.reconnectMax, std::chrono::milliseconds(1000));  // converge within 2 s of a restart
+  EXPECT_EQ(plain.discovery.unusedTimeout, std::chrono::milliseconds(60'000));
+}
+
+TEST(ProxyConfig, DiscoveryErrors) {
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:1\ndiscovery: {reconnect_max: 1s}\n").find("discovery: needs `controller`"),
+            std::string::npos);
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:1\ncontroller: 'a b:1'\n").find("controller: 'a b:1' is not of the form"),
+            std::string::npos);
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:1\ncontroller: ctl:0\n").find("controller:"), std::string::npos);
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:1\ncontroller: ctl\n").find("controller:"), std::string::npos);
+  const std::string base = "outbound: 127.0.0.1:1\ncontroller: 127.0.0.1:2\n";
+  EXPECT_NE(errorOf(base + "discovery: {unused_timeout: 10ms}\n").find("discovery.unused_timeout: must be between"),
+            std::string::npos);
+  EXPECT_NE(errorOf(base + "discovery: {reconnect_base: 2s, reconnect_max: 1s}\n")
+                .find("discovery.reconnect_max: must not be below reconnect_base"),
+            std::string::npos);
+  EXPECT_NE(errorOf(base + "discovery: {dns: yes}\n").find("discovery.dns: unknown key"), std::string::npos);
+  EXPECT_NE(errorOf(base + "discovery: {max_clusters: 0}\n").find("discovery.max_clusters"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace weft::proxy

@@ -1,0 +1,121 @@
+#include "proxy/proxy_discovery.h"
+
+#include <unistd.h>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/logging.h"
+#include "proxy/worker_proxy.h"
+#ifdef WEFT_HAVE_DISCOVERY
+#include "discovery/discovery_client.h"
+#endif
+
+namespace weft::proxy {
+
+#ifdef WEFT_HAVE_DISCOVERY
+
+class ProxyDiscovery::Impl {
+ public:
+  explicit Impl(const ProxyConfig& config) : controller_(*config.controller) {
+    discovery::DiscoveryOptions o;
+    o.controller = controller_;
+    o.nodeId = config.discovery.nodeId.empty() ? "weft-proxy-" + std::to_string(::getpid()) : config.discovery.nodeId;
+    o.reconnectBase = config.discovery.reconnectBase;
+    o.reconnectMax = config.discovery.reconnectMax;
+    o.connectTimeout = config.discovery.connectTimeout;
+    o.unusedTimeout = config.discovery.unusedTimeout;
+    nodeId_ = o.nodeId;
+    client_ = std::make_unique<discovery::DiscoveryClient>(std::move(o), [this](const discovery::ClusterUpdate& u) {
+      onUpdate(u);
+    });
+  }
+
+  void start(std::vector<WorkerProxy*> workers) {
+    workers_ = std::move(workers);  // before the client's thread exists: no race
+    client_->start();
+    WEFT_LOG_INFO("discovery: controller {} (node {})", controller_, nodeId_);
+  }
+
+  void stop() { client_.reset(); }
+
+  discovery::DiscoveryClient& client() { return *client_; }
+
+  std::string statusJson(std::string_view only) const {
+    namespace json = boost::json;
+    json::object o;
+    o["controller"] = controller_;
+    o["node_id"] = nodeId_;
+    o["connected"] = client_->connected();
+    json::array clusters;
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& s : client_->status()) {
+      if (!only.empty() && s.name != only) continue;
+      json::object c;
+      c["name"] = s.name;
+      c["version"] = s.version;
+      c["age_seconds"] = s.version.empty() ? -1.0 : std::chrono::duration<double>(now - s.appliedAt).count();
+      c["endpoints"] = s.endpoints;
+      c["exists"] = s.exists;
+      clusters.push_back(std::move(c));
+    }
+    o["clusters"] = std::move(clusters);
+    return json::serialize(o);
+  }
+
+ private:
+  // The client's loop thread: build once, post to every worker, return.
+  void onUpdate(const discovery::ClusterUpdate& u) {
+    if (u.unsubscribed) {
+      for (auto* w : workers_) w->forgetDiscovered(u.name);
+      return;
+    }
+    auto s = std::make_shared<model::EndpointSnapshot>();
+    s->name = u.name;
+    s->version = u.version;
+    s->endpoints = u.exists ? u.endpoints : std::vector<model::Endpoint>{};
+    s->protocol = u.protocol;
+    s->exists = u.exists;
+    s->receivedAt = std::chrono::steady_clock::now();
+    std::shared_ptr<const model::EndpointSnapshot> snapshot = std::move(s);
+    for (auto* w : workers_) w->applyDiscovered(snapshot);
+  }
+
+  std::string controller_, nodeId_;
+  std::vector<WorkerProxy*> workers_;
+  std::unique_ptr<discovery::DiscoveryClient> client_;
+};
+
+ProxyDiscovery::ProxyDiscovery(const ProxyConfig& config) : impl_(std::make_unique<Impl>(config)) {
+  auto& client = impl_->client();
+  link_.subscribe = [&client](const std::string& c) { client.subscribe(c); };
+  link_.touch = [&client](const std::string& c) { client.touch(c); };
+  link_.resubscribe = [&client](const std::string& c) { client.resubscribe(c); };
+  link_.unsubscribe = [&client](const std::string& c) { client.unsubscribe(c); };
+  link_.maxClusters = config.discovery.maxClusters;
+  // Use is reported several times per unused timeout, at most once a second.
+  link_.tick = std::clamp(config.discovery.unusedTimeout / 4, std::chrono::milliseconds(50),
+                          std::chrono::milliseconds(1000));
+}
+
+ProxyDiscovery::~ProxyDiscovery() { impl_->stop(); }
+
+void ProxyDiscovery::start(std::vector<WorkerProxy*> workers) { impl_->start(std::move(workers)); }
+
+std::string ProxyDiscovery::statusJson(std::string_view only) const { return impl_->statusJson(only); }
+
+#else  // built without the xDS protos
+
+class ProxyDiscovery::Impl {};
+
+ProxyDiscovery::ProxyDiscovery(const ProxyConfig& config) {
+  throw ConfigError(config.sourceFile, "controller",
+                    "this weft was built without xDS support (no xDS protos at build time); remove `controller`");
+}
+ProxyDiscovery::~ProxyDiscovery() = default;
+void ProxyDiscovery::start(std::vector<WorkerProxy*>) {}
+std::string ProxyDiscovery::statusJson(std::string_view) const { return "{}"; }
+
+#endif
+
+}  // namespace weft::proxy
