@@ -273,7 +273,8 @@ class Demo {
     co_await sleepFor(std::min(gap_ * 0.6, 2.0));
     double share = static_cast<double>(served("api-v2-a") - v2Before) /
                    static_cast<double>(std::max<uint64_t>(1, load_->stats(Protocol::kH2c).ok - allBefore));
-    pass(s, fmt::format("split 50/50 applied in {}; the canary now takes {:.0f} % of api.demo", secs(t), share * 100));
+    pass(s, fmt::format("split 50/50 applied in {}; the canary took {:.0f} % of api.demo over the next {:.1f} s", secs(t),
+                        share * 100, std::min(gap_ * 0.6, 2.0)));
   }
 
   asio::awaitable<void> promote() {

@@ -19,7 +19,7 @@ struct DemoOptions {
   double durationSeconds = 60;
   bool noTty = false;      // plain lines even on a terminal
   bool keep = false;       // keep the temp folder (configs and logs)
-  std::string discovery = "static";  // controller | static (proxy clusters + SIGHUP)
+  std::string discovery = "controller";  // controller | static (proxy clusters + SIGHUP)
 };
 
 int runDemo(const DemoOptions& options);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 
 #include <cstdio>
 #include <filesystem>
@@ -216,10 +217,27 @@ std::set<std::string> Mesh::expectedAddresses(std::string_view cluster) const {
   return out;
 }
 
+std::map<std::string, double> Mesh::expectedShares(std::string_view cluster) const {
+  std::map<std::string, double> out;
+  auto spread = [&](std::string_view svc, double share) {
+    auto addrs = addressesOf(svc);
+    for (auto& a : addrs) out[a] += share / static_cast<double>(addrs.size());
+  };
+  if (cluster == kApi) {
+    double total = stableWeight + canaryWeight;
+    if (stableWeight > 0) spread(kApiStable, stableWeight / total);
+    if (canaryWeight > 0) spread(kApiCanary, canaryWeight / total);
+  } else {
+    spread(cluster, 1.0);
+  }
+  return out;
+}
+
 asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view cluster, milliseconds timeout,
                                                            std::set<std::string> notReady) {
   auto start = Clock::now();
   auto want = expectedAddresses(cluster);
+  auto shares = expectedShares(cluster);
   std::string name(cluster);
   for (;;) {
     co_await scrape();
@@ -230,8 +248,11 @@ asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view clus
         all = false;
         break;
       }
+      double total = 0;
+      for (const auto& [addr, view] : it->second) total += view.weight;
       for (const auto& [addr, view] : it->second)
-        all = all && want.count(addr) && (view.state == "ready" || notReady.count(addr));
+        all = all && want.count(addr) && (view.state == "ready" || notReady.count(addr)) &&
+              std::abs(view.weight / total - shares[addr]) <= 0.01;
     }
     if (all) co_return std::chrono::duration<double>(Clock::now() - start).count();
     if (Clock::now() - start >= timeout) co_return std::nullopt;

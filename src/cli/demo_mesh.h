@@ -66,10 +66,13 @@ class Mesh {
   int stableWeight = 100;
   int canaryWeight = 0;
   void publish();
-  // What `cluster` should hold once the last publish() is applied.
+  // What `cluster` should hold once the last publish() is applied, and each
+  // address's share of its traffic (the split's weights spread over each
+  // backend's endpoints).
   std::set<std::string> expectedAddresses(std::string_view cluster) const;
-  // Until every proxy's set for `cluster` equals expectedAddresses() with
-  // every endpoint ready (but those in `notReady`, which only need to be
+  std::map<std::string, double> expectedShares(std::string_view cluster) const;
+  // Until every proxy's set for `cluster` equals expectedAddresses(), with
+  // the weights of expectedShares() (±1 %) and every endpoint ready (but those in `notReady`, which only need to be
   // listed); seconds taken, or nullopt on timeout.
   boost::asio::awaitable<std::optional<double>> waitConverged(std::string_view cluster,
                                                               std::chrono::milliseconds timeout,

@@ -50,6 +50,7 @@ bool parseEndpointsJson(std::string_view json, ProxySnapshot& out, std::string& 
       if (v.state.empty()) v.state = st;
       else if (v.state.find(st) == std::string::npos) v.state += "/" + st;  // workers disagree
       if (auto* ewma = eo.if_contains("ewma_ms"); ewma && ewma->is_number()) v.ewmaMs = ewma->to_number<double>();
+      if (auto* w = eo.if_contains("weight"); w && w->is_number()) v.weight = w->to_number<double>();
       if (auto* inf = eo.if_contains("in_flight"); inf && inf->is_number()) v.inFlight += inf->to_number<int64_t>();
     }
   }

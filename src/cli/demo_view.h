@@ -15,6 +15,7 @@ struct EndpointView {
   std::string state;  // as /debug/endpoints says (every worker's, joined by '/' when they differ)
   double ewmaMs = 0;
   int64_t inFlight = 0;
+  double weight = 1;
 };
 
 struct MetricSample {
