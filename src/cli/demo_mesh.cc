@@ -96,6 +96,7 @@ asio::awaitable<std::string> Mesh::waitForLog(ChildProcess& p, std::string_view 
     if (Clock::now() >= deadline)
       throw std::runtime_error(fmt::format("{} did not start within {} ms:\n{}", p.name(), timeout.count(),
                                            p.logTail(15)));
+    if (cancelled_) throw std::runtime_error(fmt::format("interrupted while {} was starting", p.name()));
     co_await sleepFor(ex_, milliseconds(20));
   }
 }
@@ -255,7 +256,7 @@ asio::awaitable<std::optional<double>> Mesh::waitConverged(std::string_view clus
               std::abs(view.weight / total - shares[addr]) <= 0.01;
     }
     if (all) co_return std::chrono::duration<double>(Clock::now() - start).count();
-    if (Clock::now() - start >= timeout) co_return std::nullopt;
+    if (Clock::now() - start >= timeout || cancelled_) co_return std::nullopt;
     co_await sleepFor(ex_, milliseconds(50));
   }
 }

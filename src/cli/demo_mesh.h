@@ -100,6 +100,10 @@ class Mesh {
   // The name and status of a control-plane process (controller or proxy)
   // that is no longer running; empty while all run.
   std::string deadControlPlane();
+  // Makes waits end early (Ctrl-C): waitConverged() answers nullopt,
+  // starting a process throws.
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
   // Stops every child still running (bounded); idempotent. Returns the
   // names of children that had to be killed.
   std::vector<std::string> stopAll();
@@ -129,6 +133,7 @@ class Mesh {
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<ProxySnapshot> snapshots_;
   bool stopped_ = false;
+  bool cancelled_ = false;
   std::vector<int> heldSockets_;  // blackhole() fillers, closed by stopAll()
   // Admin scrapes (blocking AdminClient calls); last, so it is joined first.
   boost::asio::thread_pool scrapeThread_{1};

@@ -110,11 +110,12 @@ std::string renderTty(const ViewModel& m) {
   o += fmt::format("{}{:<20}{:<12}{:<18}{:<9}", kBold, "service", "instance", "address", "process");
   for (size_t i = 0; i < (m.rows.empty() ? 2 : m.rows[0].proxyStates.size()); ++i)
     o += fmt::format("proxy-{:<3}", static_cast<char>('a' + i));
-  o += fmt::format("{:>7}{:>9}{}\n", "req/s", "total", kReset);
+  o += fmt::format("{:>7}{:>9}{:>9}{}\n", "req/s", "total", "ewma ms", kReset);
   for (const auto& r : m.rows) {
     o += fmt::format("{:<20}{:<12}{:<18}{:<9}", r.service, r.instance, r.address, r.status);
     for (const auto& s : r.proxyStates) o += colourState(s);
-    o += fmt::format("{:>7}{:>9}\n", r.perSecond, r.total);
+    o += fmt::format("{:>7}{:>9}", r.perSecond, r.total);
+    o += r.ewmaMs > 0 ? fmt::format("{:>9.1f}\n", r.ewmaMs) : fmt::format("{:>9}\n", "-");
   }
   o += fmt::format("\n{}{:<10}{:>9}{:>8}{:>8}{:>10}{:>10}{}\n", kBold, "traffic", "ok", "errors", "req/s", "p50 ms",
                    "p99 ms", kReset);

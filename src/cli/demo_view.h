@@ -48,6 +48,7 @@ struct ViewRow {
   std::vector<std::string> proxyStates; // one per proxy ("-": not in its set)
   uint64_t perSecond = 0;
   uint64_t total = 0;
+  double ewmaMs = 0;                    // the proxies' mean latency estimate (0: in no set)
 };
 
 struct ViewProtocolLine {
