@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os.path.dirname(__file__), "..", ".."),
@@ -23,8 +24,9 @@ sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os
 from weft_harness import *  # noqa: E402,F403
 
 STEPS = ["a1", "a2", "a3", "a4", "b1", "b2", "c1", "c2", "c3", "d1", "d2"]
-# Two proxies and six sample servers run from the start.
-MIN_CHILDREN = 8
+# The controller, two proxies and six sample servers run from the start.
+MIN_CHILDREN = 9
+CLEAR = "\x1b[H\x1b[2J"  # the live view's redraw
 
 
 def demo_processes(folder):
@@ -47,13 +49,35 @@ def demo_processes(folder):
 
 
 class DemoRun:
-    """`weft demo` as a child, its stdout collected line by line into a file."""
+    """`weft demo` as a child, its output collected into a file; with tty=True on a pseudo-terminal
+    (drained by a thread, so the demo never blocks on it)."""
 
-    def __init__(self, env, *args):
+    def __init__(self, env, *args, tty=False):
         self.log_path = env.path("demo.out")
         self.log = open(self.log_path, "wb")
-        self.p = subprocess.Popen([weft_bin(), "demo", *args], stdout=self.log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        self.reader = None
+        if tty:
+            master, slave = os.openpty()
+            self.p = subprocess.Popen([weft_bin(), "demo", *args], stdout=slave, stderr=slave,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+            os.close(slave)
+            self.reader = threading.Thread(target=self._drain, args=(master,), daemon=True)
+            self.reader.start()
+        else:
+            self.p = subprocess.Popen([weft_bin(), "demo", *args], stdout=self.log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def _drain(self, fd):
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO once the demo (the last writer) exits
+                break
+            if not data:
+                break
+            self.log.write(data)
+            self.log.flush()
+        os.close(fd)
 
     def output(self):
         self.log.flush()
@@ -87,6 +111,8 @@ class DemoRun:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait(10)
+        if self.reader:
+            self.reader.join(5)
         self.log.close()
 
 
@@ -102,8 +128,8 @@ def assert_nothing_left(test, folder, run, timeout=5.0):
 
 
 class DemoTest(WeftTestCase):
-    def run_demo(self, *args):
-        run = DemoRun(self.env, *args)
+    def run_demo(self, *args, tty=False):
+        run = DemoRun(self.env, *args, tty=tty)
         self.addCleanup(run.close)
         return run
 
@@ -139,11 +165,18 @@ class DemoTest(WeftTestCase):
         self.assertFalse(os.path.exists(folder), "the temp folder was not removed")
 
     def test_sigint_stops_everything(self):
-        run = self.run_demo("--duration", "60", "--no-tty")
+        # On a terminal: the live view is redrawn once a second.
+        run = self.run_demo("--duration", "60", tty=True)
         folder = run.folder()
-        run.wait_for(r"steady traffic", 30)
         run.wait_children(folder)
-        time.sleep(2)
+        run.wait_for(r"proxy-b.*req/s", 30)
+        time.sleep(3)
+        redraws = run.output().count(CLEAR)
+        print(f"live view redraws before SIGINT: {redraws}")
+        self.assertGreaterEqual(redraws, 3, run.output()[-3000:])
+        view = run.output().split(CLEAR)[-1]
+        for text in ("service", "instance", "web-1", "api-v1-a", "echo-2", "ready", "HTTP/1.1", "gRPC", "story"):
+            self.assertIn(text, view)
         run.p.send_signal(signal.SIGINT)
         t0 = time.monotonic()
         rc = run.p.wait(20)
