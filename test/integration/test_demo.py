@@ -13,6 +13,7 @@
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -189,11 +190,14 @@ class DemoTest(WeftTestCase):
         self.assertGreater(int(m.group(1)), 0)
         self.assertEqual(int(m.group(3)), 0)
         assert_nothing_left(self, folder, run)
+        self.assertFalse(os.path.exists(folder), "the temp folder was not removed")
 
     def test_killed_demo_takes_its_children(self):
         run = self.run_demo("--duration", "60", "--no-tty")
         folder = run.folder()
         run.wait_children(folder)
+        # A killed demo cannot remove its folder: the test does.
+        self.addCleanup(shutil.rmtree, folder, True)
         run.p.kill()
         run.p.wait(10)
         assert_nothing_left(self, folder, run, timeout=5.0)
