@@ -20,8 +20,10 @@ $(BUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# `weft demo` on its embedded defaults (docs/demo.md); e.g. make demo DEMO_ARGS="--duration 120".
+DEMO_ARGS ?= --duration 60
 demo: build
-	@/usr/bin/python3 scripts/demo.py --weft $(BUILD)/bin/weft
+	@$(BUILD)/bin/weft demo $(DEMO_ARGS)
 
 # Unit tests, dependency check, integration tests, incident replays, and a
 # short run of every fuzz target.
