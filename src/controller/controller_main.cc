@@ -16,6 +16,7 @@
 #include "controller/config.h"
 #include "controller/etcd_source.h"
 #include "controller/file_source.h"
+#include "controller/kubernetes_source.h"
 #include "controller/state_store.h"
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -102,6 +103,7 @@ int runController(const std::string& configPath) {
   // every proxy that no service exists.
   std::unique_ptr<FileSource> fileSource;
   std::unique_ptr<EtcdSource> etcdSource;
+  std::unique_ptr<KubernetesSource> kubernetesSource;
   std::string sourceName;
   try {
     switch (cfg.sourceKind) {
@@ -114,8 +116,9 @@ int runController(const std::string& configPath) {
         sourceName = "etcd " + cfg.etcd.endpoints.front() + " prefix " + cfg.etcd.prefix;
         break;
       case SourceKind::kKubernetes:
-        std::fprintf(stderr, "weft: bad config: %s: source.kubernetes: not built yet\n", configPath.c_str());
-        return 2;
+        kubernetesSource = std::make_unique<KubernetesSource>(ctx.get_executor(), cfg.kubernetes, store);
+        sourceName = "kubernetes " + kubernetesSource->apiServer();
+        break;
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "weft: bad config: %s: source: %s\n", configPath.c_str(), e.what());
@@ -151,6 +154,7 @@ int runController(const std::string& configPath) {
   auto stopAll = [&] {
     if (adminServer) adminServer->stop();
     if (etcdSource) etcdSource->stop();
+    if (kubernetesSource) kubernetesSource->stop();
     ctx.stop();
   };
   // Opens the xDS listener with the store's current state. Runs on the thread
@@ -203,6 +207,7 @@ int runController(const std::string& configPath) {
   };
   if (fileSource) schedulePoll();
   if (etcdSource) etcdSource->start(onFirstSync);
+  if (kubernetesSource) kubernetesSource->start(onFirstSync);
 
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {

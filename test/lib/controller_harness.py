@@ -220,3 +220,86 @@ class HoldingProxy:
         t.join(10)
         c.close()
         u.close()
+
+
+FAKE_KUBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_kube_apiserver.py")
+
+
+class FakeKube:
+    """test/lib/fake_kube_apiserver.py as a process, plus its control API."""
+
+    def __init__(self, env, name="kube", token="", cert=None, key=None):
+        self.env = env
+        self.port = free_port()
+        self.tls = bool(cert)
+        argv = ["/usr/bin/python3", FAKE_KUBE, "--port", str(self.port)]
+        if token:
+            argv += ["--token", token]
+        if cert:
+            argv += ["--cert", cert, "--key", key]
+        self.proc = env.start(name, argv)
+        wait_port(self.port, proc=self.proc)
+
+    @property
+    def url(self):
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def _conn(self):
+        if self.tls:
+            import ssl
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+    def control(self, path, body=None, method="POST"):
+        c = self._conn()
+        try:
+            c.request(method, "/control/" + path, json.dumps(body or {}) if method == "POST" else None,
+                      {"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read().decode()
+        finally:
+            c.close()
+        if r.status not in (200, 404):
+            raise HarnessError(f"fake kube {path}: {r.status} {data}")
+        return json.loads(data)
+
+    def apply(self, obj):
+        return int(self.control("apply", {"object": obj})["resourceVersion"])
+
+    def delete(self, kind, ns, name):
+        return self.control("delete", {"kind": kind, "namespace": ns, "name": name})
+
+    def state(self):
+        return self.control("state", method="GET")
+
+    def wait_watches(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.state()["watches"] < n:
+            if time.monotonic() > deadline:
+                raise HarnessError(f"fewer than {n} watches open on the fake API server")
+            time.sleep(0.05)
+
+
+def kube_service(ns, name, ports, type_=None):
+    """ports: [(name, port, appProtocol or None)]"""
+    spec = {"ports": [dict({"name": n, "port": p, "protocol": "TCP", "targetPort": n or p},
+                           **({"appProtocol": a} if a else {})) for n, p, a in ports]}
+    if type_:
+        spec["type"] = type_
+    return {"kind": "Service", "apiVersion": "v1", "metadata": {"namespace": ns, "name": name}, "spec": spec}
+
+
+def kube_slice(ns, name, service, ports, endpoints, address_type="IPv4"):
+    """ports: [(name, port)]; endpoints: [(ip, ready, serving, terminating)] (None = condition absent)."""
+    eps = []
+    for ip, ready, serving, terminating in endpoints:
+        cond = {k: v for k, v in (("ready", ready), ("serving", serving), ("terminating", terminating))
+                if v is not None}
+        eps.append({"addresses": [ip], "conditions": cond})
+    return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+            "metadata": {"namespace": ns, "name": name, "labels": {"kubernetes.io/service-name": service}},
+            "addressType": address_type, "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports],
+            "endpoints": eps}
