@@ -73,16 +73,15 @@ struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
   }
 
   // Bounds a stalled write (kWriteStall) by closing the connection.
+  // (Buffers by value: the string_view overload returns this coroutine unstarted.)
   template <class Buffers>
-  awaitable<IoStatus> write(const Buffers& buffers) {
+  awaitable<IoStatus> write(Buffers buffers) {
     writeDeadline.setAfter(kWriteStall);
-    auto st = co_await http::h1io::writeAll(socket, buffers);
+    auto [ec, n] = co_await boost::asio::async_write(socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
     writeDeadline.clear();
-    co_return st;
+    co_return ec ? IoStatus::kError : IoStatus::kOk;
   }
-  awaitable<IoStatus> write(std::string_view data) {
-    co_return co_await write(boost::asio::buffer(data.data(), data.size()));
-  }
+  awaitable<IoStatus> write(std::string_view data) { return write(boost::asio::buffer(data.data(), data.size())); }
 
   boost::asio::ip::tcp::socket socket;
   net::ByteBuffer in;

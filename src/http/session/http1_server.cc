@@ -276,17 +276,18 @@ class Http1ServerSession {
     co_return st;
   }
 
-  // Writes to the client; a peer that stops reading for the idle timeout ends it.
+  // Writes to the client; a peer that stops reading for the idle timeout
+  // ends it. One coroutine per write (buffers by value: the string_view
+  // overload returns this coroutine unstarted).
   template <class Buffers>
-  awaitable<IoStatus> write(const Buffers& buffers) {
+  awaitable<IoStatus> write(Buffers buffers) {
     writeDeadline_.setAfter(options_.idleTimeout);
-    auto st = co_await h1io::writeAll(socket_, buffers);
+    auto [ec, n] = co_await boost::asio::async_write(socket_, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
     writeDeadline_.clear();
-    co_return writeDeadline_.expired() ? IoStatus::kTimeout : st;
+    if (writeDeadline_.expired()) co_return IoStatus::kTimeout;
+    co_return ec ? IoStatus::kError : IoStatus::kOk;
   }
-  awaitable<IoStatus> write(std::string_view data) {
-    co_return co_await write(boost::asio::buffer(data.data(), data.size()));
-  }
+  awaitable<IoStatus> write(std::string_view data) { return write(boost::asio::buffer(data.data(), data.size())); }
 
   void detachCurrent() {
     if (current_) current_->requestBody.onFirstRead = nullptr;
