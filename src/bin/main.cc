@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/commands.h"
 #include "cli/demo.h"
 #include "cli/sample_server.h"
 #include "core/logging.h"
@@ -29,6 +30,53 @@ int main(int argc, char** argv) {
   auto* controllerCmd = app.add_subcommand("controller", "run the control plane (xDS server)");
   controllerCmd->add_option("--config", controllerConfig, "controller YAML config")->required();
 #endif
+
+  // Operator CLI (docs/cli.md): exit codes 0 ok, 1 problem found, 2 usage, 3 unreachable.
+  namespace cli = weft::cli;
+  std::string tapDuration, statInterval = "1s";
+  cli::TapOptions tap;
+  auto* tapCmd = app.add_subcommand("tap", "stream live requests through a proxy");
+  tapCmd->add_option("--proxy", tap.proxy, "proxy admin address (HOST:PORT)")->required();
+  tapCmd->add_option("--authority", tap.authority, "only this authority");
+  tapCmd->add_option("--path", tap.path, "only paths starting with this");
+  tapCmd->add_option("--status", tap.status, "only this status code (503) or class (5xx)");
+  tapCmd->add_option("--method", tap.method, "only this method");
+  tapCmd->add_option("--direction", tap.direction, "outbound or inbound");
+  tapCmd->add_flag("--errors", tap.errors, "only failures: 5xx, proxy errors, non-OK grpc-status");
+  tapCmd->add_flag("--json", tap.json, "NDJSON records as the proxy sends them");
+  tapCmd->add_option("--count,-n", tap.count, "stop after N requests");
+  tapCmd->add_option("--duration", tapDuration, "stop after this long (10s, 2m)");
+
+  cli::StatOptions stat;
+  auto* statCmd = app.add_subcommand("stat", "golden metrics per authority and endpoint");
+  statCmd->add_option("--proxy", stat.proxies, "proxy admin address (repeatable)")->required();
+  statCmd->add_option("--authority", stat.authority, "only this authority");
+  statCmd->add_option("--interval", statInterval, "sampling interval (default 1s)");
+  statCmd->add_flag("--watch,-w", stat.watch, "refresh every interval until interrupted");
+  statCmd->add_option("--iterations", stat.iterations, "with --watch: stop after N tables");
+  statCmd->add_flag("--json", stat.json, "one JSON document per table");
+
+  cli::CheckOptions check;
+  std::string checkConfig;
+  auto* checkCmd = app.add_subcommand("check", "checklist of the mesh's health; non-zero exit on any failure");
+  checkCmd->add_option("--config", checkConfig, "proxy config to validate (also gives its admin and controller)");
+  checkCmd->add_option("--controller", check.controller, "controller admin address (HOST:PORT)");
+  checkCmd->add_option("--xds", check.xds, "controller xDS address (default: the config's controller)");
+  checkCmd->add_option("--proxy", check.proxies, "proxy admin address (repeatable)");
+  checkCmd->add_flag("--json", check.json, "machine-readable results");
+
+  cli::LogLevelOptions logLevel;
+  auto* logCmd = app.add_subcommand("log-level", "get or set a proxy's log level");
+  logCmd->add_option("--proxy", logLevel.proxy, "proxy (or controller) admin address")->required();
+  logCmd->add_option("level", logLevel.level, "trace, debug, info, warn, error or off; omit to get");
+  logCmd->add_flag("--json", logLevel.json, "machine-readable output");
+
+  cli::EndpointsOptions endpoints;
+  auto* endpointsCmd = app.add_subcommand("endpoints", "controller's endpoint set next to each proxy's, divergence flagged");
+  endpointsCmd->add_option("authority", endpoints.authority, "service authority, e.g. api.test:80")->required();
+  endpointsCmd->add_option("--controller", endpoints.controller, "controller admin address");
+  endpointsCmd->add_option("--proxy", endpoints.proxies, "proxy admin address (repeatable)");
+  endpointsCmd->add_flag("--json", endpoints.json, "machine-readable output");
 
   // Durations on the command line: "500ms", "2s", "1m" or bare milliseconds.
   auto durationUnits = CLI::AsNumberWithUnit(std::map<std::string, int64_t>{{"ms", 1}, {"s", 1000}, {"m", 60000}},
@@ -57,7 +105,55 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"controller", "static"}))
       ->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : cli::kExitUsage;
+  }
+
+  if (tapCmd->parsed()) {
+    if (!tapDuration.empty()) {
+      auto d = cli::parseDuration(tapDuration);
+      if (!d) {
+        std::fprintf(stderr, "weft tap: --duration: '%s' is not a duration (10s, 500ms, 2m)\n", tapDuration.c_str());
+        return cli::kExitUsage;
+      }
+      tap.duration = *d;
+    }
+    return cli::runTap(tap);
+  }
+  if (statCmd->parsed()) {
+    auto d = cli::parseDuration(statInterval);
+    if (!d || d->count() < 100) {
+      std::fprintf(stderr, "weft stat: --interval: '%s' is not a duration of at least 100ms\n", statInterval.c_str());
+      return cli::kExitUsage;
+    }
+    stat.interval = *d;
+    return cli::runStat(stat);
+  }
+  if (checkCmd->parsed()) {
+    if (!checkConfig.empty()) {
+      // Validated here: cli/ may not depend on proxy/ (docs/architecture.md §4).
+      cli::ConfigFacts facts;
+      facts.path = checkConfig;
+      try {
+        auto cfg = weft::proxy::loadProxyConfig(checkConfig);
+        facts.valid = true;
+        facts.admin = cfg.admin;
+        facts.controller = cfg.controller;
+        if (cfg.outbound) facts.listeners.emplace_back("outbound", *cfg.outbound);
+        if (cfg.inbound) facts.listeners.emplace_back("inbound", *cfg.inbound);
+        facts.listeners.emplace_back("admin", cfg.admin);
+      } catch (const weft::proxy::ConfigError& e) {
+        facts.error = e.describe();
+      }
+      check.config = std::move(facts);
+    }
+    return cli::runCheck(check);
+  }
+  if (logCmd->parsed()) return cli::runLogLevel(logLevel);
+  if (endpointsCmd->parsed()) return cli::runEndpoints(endpoints);
 
   if (sampleCmd->parsed()) {
     if (sampleAgeMs > 0) sample.maxConnectionAge = std::chrono::milliseconds(sampleAgeMs);

@@ -47,7 +47,8 @@ struct Fd {
 };
 
 int msUntil(Clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+  // Rounded up, so a wait "until t" never wakes just before t.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
   return static_cast<int>(std::clamp<int64_t>(ms, 0, 1'000'000));
 }
 
@@ -166,6 +167,13 @@ std::optional<std::string> normalizeAdminAddress(std::string_view address) {
   return a;
 }
 
+std::string probeTcp(std::string_view address, std::chrono::milliseconds timeout) {
+  auto n = normalizeAdminAddress(address);
+  if (!n) return fmt::format("'{}' is not an address (expected HOST:PORT)", address);
+  Conn c(*n, timeout);
+  return c.connect() ? std::string() : c.error_;
+}
+
 AdminClient::AdminClient(std::string_view address, std::chrono::milliseconds timeout) : timeout_(timeout) {
   auto n = normalizeAdminAddress(address);
   valid_ = n.has_value();
@@ -263,6 +271,9 @@ AdminResult AdminClient::request(std::string_view method, std::string_view targe
   c.buf_.erase(0, headEnd + 4);
 
   // --- body ---
+  // Only a successful stream is streamed; an error's body is collected so
+  // the caller can show it.
+  if (onData && !res.ok()) onData = nullptr;
   std::string& out = res.body;
   auto deliver = [&](std::string_view piece) -> bool {
     if (piece.empty()) return true;

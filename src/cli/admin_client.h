@@ -30,6 +30,10 @@ struct AdminResult {
 // port ("4191", → 127.0.0.1). nullopt when it is none of those.
 std::optional<std::string> normalizeAdminAddress(std::string_view address);
 
+// Connects to `address` (HOST:PORT) and closes at once: "is something
+// listening". Empty on success, else a one-line error naming the address.
+std::string probeTcp(std::string_view address, std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
 class AdminClient {
  public:
   // `address` as accepted by normalizeAdminAddress (an invalid one makes
@@ -47,7 +51,8 @@ class AdminClient {
   // de-chunked, to `onData`, until it returns false, the server ends the
   // response, `until` passes, or nothing arrives for `idleTimeout`. The
   // result carries the status and headers; its body stays empty. A stream
-  // ended by `until` or by onData is not an error.
+  // ended by `until` or by onData is not an error. A non-2xx response is
+  // not streamed: its body is returned in the result.
   AdminResult stream(std::string_view target, const std::function<bool(std::string_view)>& onData,
                      std::chrono::steady_clock::time_point until,
                      std::chrono::milliseconds idleTimeout = std::chrono::seconds(30)) const;

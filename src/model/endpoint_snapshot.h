@@ -14,12 +14,14 @@
 namespace weft::model {
 
 struct EndpointSnapshot {
+  enum class Origin { kController, kDns };  // kDns: the proxy's DNS fallback resolved it
   std::string name;                        // the authority, "api.test:80"
   std::string version;                     // the controller's version_info, exactly
   std::vector<Endpoint> endpoints;         // the whole set (empty when !exists)
   std::optional<std::string> protocol;     // "http1" | "http2" when the controller says (CDS)
   bool exists = true;                      // false: the controller knows no such service
   std::chrono::steady_clock::time_point receivedAt;  // when the proxy accepted it (its age)
+  Origin origin = Origin::kController;
 };
 
 }  // namespace weft::model

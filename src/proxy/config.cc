@@ -152,7 +152,9 @@ class Parser {
   }
 
   DiscoveryConfig discovery(const YAML::Node& n, const std::string& key) const {
-    onlyKeys(n, key, {"reconnect_base", "reconnect_max", "connect_timeout", "unused_timeout", "max_clusters", "node_id"});
+    onlyKeys(n, key,
+             {"reconnect_base", "reconnect_max", "connect_timeout", "unused_timeout", "max_clusters", "node_id",
+              "dns_fallback", "dns_refresh"});
     DiscoveryConfig d;
     auto bounded = [&](const char* k, milliseconds& out, milliseconds lo, milliseconds hi) {
       if (auto v = n[k]) {
@@ -166,7 +168,15 @@ class Parser {
     bounded("connect_timeout", d.connectTimeout, milliseconds(100), milliseconds(60'000));
     // At least a second: workers report use every min(1 s, unused_timeout / 4).
     bounded("unused_timeout", d.unusedTimeout, milliseconds(1000), milliseconds(86'400'000));
+    bounded("dns_refresh", d.dnsRefresh, milliseconds(100), milliseconds(3'600'000));
     if (d.reconnectMax < d.reconnectBase) fail(join(key, "reconnect_max"), "must not be below reconnect_base");
+    if (auto f = n["dns_fallback"]) {
+      try {
+        d.dnsFallback = f.as<bool>();
+      } catch (const YAML::Exception&) {
+        fail(join(key, "dns_fallback"), "must be true or false");
+      }
+    }
     if (auto m = n["max_clusters"]) d.maxClusters = number(m, join(key, "max_clusters"), 1, 1'000'000);
     if (auto id = n["node_id"]) {
       if (!id.IsScalar() || id.as<std::string>().empty()) fail(join(key, "node_id"), "must be a non-empty string");

@@ -48,6 +48,8 @@ struct DiscoveryConfig {
   milliseconds unusedTimeout{60000};  // a cluster no request used for this long is unsubscribed
   size_t maxClusters = 10000;         // distinct discovered authorities a proxy keeps at once
   std::string nodeId;                 // empty: "weft-proxy-<pid>"
+  bool dnsFallback = false;           // an authority the controller does not know is resolved by DNS
+  milliseconds dnsRefresh{5000};      // how often such a name is resolved again
 };
 
 struct ProxyConfig {

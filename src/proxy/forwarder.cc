@@ -93,6 +93,7 @@ Forwarder::ClusterEntry& Forwarder::configureEntry(const ClusterConfig& c) {
                                      "Retryable failures passed to the client because the retry budget was spent", base);
     e.latency = &reg.histogram("weft_request_duration_seconds",
                                "Time from request head to the end of the response, by cluster", base);
+    e.byEndpoint = std::make_unique<EndpointMetrics>(directionName(), c.name);
     static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (size_t i = 0; i < e.byStatusClass.size(); ++i)
       e.byStatusClass[i] = &reg.counter("weft_responses_total", "Responses sent, by cluster and status class",
@@ -328,7 +329,9 @@ void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) 
       std::string source = fmt::format("\"protocol\":\"{}\",\"source\":\"static\"", protocol);
       if (const auto* d = e.discovered.get()) {
         if (!d->snapshot) age = -1;
-        source = fmt::format("\"protocol\":\"{}\",\"source\":\"discovery\",\"discovery_state\":\"{}\"", protocol,
+        bool dns = d->snapshot && d->snapshot->origin == model::EndpointSnapshot::Origin::kDns;
+        source = fmt::format("\"protocol\":\"{}\",\"source\":\"{}\",\"discovery_state\":\"{}\"", protocol,
+                             dns ? "dns" : "discovery",
                              !d->snapshot ? "awaiting" : d->snapshot->exists ? "applied" : "unknown-service");
       }
       // Splice the set's version and age into the cluster's own JSON object.
@@ -346,8 +349,16 @@ void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
   size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
   entry.byStatusClass[cls]->inc();
   auto elapsed = std::chrono::steady_clock::now() - exchange.start;
-  entry.latency->observeMicros(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+  auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  entry.latency->observeMicros(micros);
+  bool success = cls >= 1 && cls <= 4 && !exchange.responseBody.failed();
+  if (success && exchange.request.isGrpc()) {
+    // Trailers-only responses carry grpc-status in the head.
+    auto g = exchange.response.headers.get("grpc-status");
+    if (g.empty()) g = exchange.responseBody.trailers().get("grpc-status");
+    success = g.empty() || g == "0";
+  }
+  entry.byEndpoint->record(exchange.endpoint, success, micros);
   // Nobody tapping costs one relaxed load (proxy/tap.h).
   if (Tap::anyClient()) Tap::record(exchange, direction_ == Direction::kInbound, workerIndex_);
 }

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include "core/logging.h"
+#include "proxy/dns_fallback.h"
 #include "proxy/worker_proxy.h"
 #ifdef WEFT_HAVE_DISCOVERY
 #include "discovery/discovery_client.h"
@@ -26,6 +27,12 @@ class ProxyDiscovery::Impl {
     o.connectTimeout = config.discovery.connectTimeout;
     o.unusedTimeout = config.discovery.unusedTimeout;
     nodeId_ = o.nodeId;
+    if (config.discovery.dnsFallback)
+      dns_ = std::make_unique<DnsFallback>(
+          config.discovery.dnsRefresh, [this](std::shared_ptr<const model::EndpointSnapshot> s) { post(s); },
+          [this](const std::string& name) {
+            for (auto* w : workers_) w->forgetDiscovered(name);
+          });
     client_ = std::make_unique<discovery::DiscoveryClient>(std::move(o), [this](const discovery::ClusterUpdate& u) {
       onUpdate(u);
     });
@@ -37,7 +44,11 @@ class ProxyDiscovery::Impl {
     WEFT_LOG_INFO("discovery: controller {} (node {})", controller_, nodeId_);
   }
 
-  void stop() { client_.reset(); }
+  // The client first: its callback feeds the DNS fallback.
+  void stop() {
+    client_.reset();
+    dns_.reset();
+  }
 
   discovery::DiscoveryClient& client() { return *client_; }
 
@@ -67,6 +78,10 @@ class ProxyDiscovery::Impl {
   // The client's loop thread: build once, post to every worker, return.
   void onUpdate(const discovery::ClusterUpdate& u) {
     if (u.unsubscribed) {
+      if (dns_) {
+        dns_->unsubscribed(u.name);
+        return;
+      }
       for (auto* w : workers_) w->forgetDiscovered(u.name);
       return;
     }
@@ -77,12 +92,19 @@ class ProxyDiscovery::Impl {
     s->protocol = u.protocol;
     s->exists = u.exists;
     s->receivedAt = std::chrono::steady_clock::now();
-    std::shared_ptr<const model::EndpointSnapshot> snapshot = std::move(s);
+    if (dns_)
+      dns_->controllerUpdate(std::move(s));  // in order with DNS answers, on its thread
+    else
+      post(std::move(s));
+  }
+
+  void post(std::shared_ptr<const model::EndpointSnapshot> snapshot) {
     for (auto* w : workers_) w->applyDiscovered(snapshot);
   }
 
   std::string controller_, nodeId_;
   std::vector<WorkerProxy*> workers_;
+  std::unique_ptr<DnsFallback> dns_;  // before the client: destroyed after it
   std::unique_ptr<discovery::DiscoveryClient> client_;
 };
 

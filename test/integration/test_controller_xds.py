@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os.path.dirname(__file__), "..", ".."),
                                 "test", "lib"))
 from weft_harness import *  # noqa: E402,F403
+import discovery_harness  # noqa: E402
 
 EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -67,45 +68,11 @@ def read_text(path):
         return f.read()
 
 
-class Controller:
+class Controller(discovery_harness.Controller):
+    """The shared controller harness (test/lib/discovery_harness.py), logging at debug level."""
+
     def __init__(self, env, services_yaml, name="controller"):
-        self.env = env
-        self.xds_port = free_port()
-        self.admin_port = free_port()
-        self.services_path = env.path(f"{name}-services.yaml")
-        self.write_services(services_yaml)
-        self.config_path = env.path(f"{name}.yaml")
-        with open(self.config_path, "w") as f:
-            # source.file relative to the config file, as documented.
-            f.write(f"xds: 127.0.0.1:{self.xds_port}\nadmin: 127.0.0.1:{self.admin_port}\n"
-                    f"log_level: debug\nsource:\n  file: {os.path.basename(self.services_path)}\n")
-        self.proc = env.start(name, [weft_bin(), "controller", "--config", self.config_path])
-        wait_port(self.xds_port, proc=self.proc)
-        wait_port(self.admin_port, proc=self.proc)
-
-    def write_services(self, text):
-        tmp = self.services_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.services_path)
-
-    def get(self, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
-        c.request("GET", path)
-        r = c.getresponse()
-        body = r.read().decode()
-        c.close()
-        return r.status, body
-
-    def metrics(self):
-        return Metrics(self.get("/metrics")[1])
-
-    def served(self):
-        """{cluster: {"version":..., "endpoints": {address: weight}}} from GET /debug/endpoints."""
-        status, body = self.get("/debug/endpoints")
-        assert status == 200, (status, body)
-        return {c["name"]: {"version": c["version"], "endpoints": {e["address"]: e["weight"] for e in c["endpoints"]}}
-                for c in json.loads(body)["clusters"]}
+        super().__init__(env, services_yaml, name=name, log_level="debug")
 
 
 class AdsClient:
@@ -381,7 +348,9 @@ class ControllerXds(WeftTestCase):
         pushes = m.sum("weft_xds_pushes_total", type="eds")
         print(f"{updates} updates of 20 000 endpoints with a stopped subscriber: worst {worst * 1000:.0f} ms, "
               f"{pushes:.0f} EDS pushes in all")
-        self.assertLess(worst, 1.0)
+        # Release-only speed bound; the 2 s per-update bound above holds in every build.
+        self.assertReleaseBound(worst < 1.0, f"worst update latency {worst * 1000:.0f} ms with a stopped "
+                                             f"subscriber, bound 1000 ms")
         self.assertEqual(m.sum("weft_xds_streams"), 2)
         # The stopped stream really was blocked: it took fewer pushes than there were updates.
         self.assertLess(pushes, 2 * (updates + 1))

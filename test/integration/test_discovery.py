@@ -245,6 +245,34 @@ class Discovery(WeftTestCase):
         self.assertEqual(self.get(p, "idle.test")[0], 200)
         wait_applied(p, "idle.test:80", addresses=[b[0].addr])
 
+    def test_dns_fallback_for_authorities_the_controller_does_not_know(self):
+        b = self.backends(2)
+        ctl = Controller(self.env, services({"api.test:80": [b[1].addr]}))
+        # A slow resolver (CI) must still end in unknown-service, not in the failfast bound.
+        p = discovery_proxy(self.env, ctl, "p", workers=2, discovery={"dns_fallback": True, "dns_refresh": "300ms"},
+                            clusters=[{"name": "no-such-host.invalid:80", "failfast_timeout": "10s"}])
+        host = f"localhost:{b[0].port}"
+        status, backend, err = self.get(p, host)
+        self.assertEqual((status, backend, err), (200, "b0", None))
+        views = worker_views(p, host)
+        self.assertEqual(len(views), 2)
+        for v in views:
+            self.assertEqual(v["source"], "dns")
+            self.assertTrue(v["version"].startswith("dns:"), v["version"])
+            self.assertIn(b[0].addr, v["addresses"])  # localhost -> 127.0.0.1 (and ::1 where it resolves)
+        # Unknown to the controller and to DNS: unknown-service.
+        status, _, err = self.get(p, "no-such-host.invalid")
+        self.assertEqual((status, err), (503, "unknown-service"))
+        self.assertGreaterEqual(p.metrics().sum("weft_discovery_dns_resolutions_total", result="ok"), 1)
+
+        # The controller learns the name: its set replaces the DNS one, and DNS stays out of it.
+        ctl.write_services(services({"api.test:80": [b[1].addr], host: [b[1].addr]}))
+        wait_applied(p, host, addresses=[b[1].addr], timeout=5)
+        time.sleep(1.0)  # several DNS refresh periods
+        for v in worker_views(p, host):
+            self.assertEqual((v["source"], v["addresses"]), ("discovery", {b[1].addr}))
+        self.assertEqual(self.get(p, host)[:2], (200, "b1"))
+
 
 if __name__ == "__main__":
     main()

@@ -108,7 +108,13 @@ TEST(ProxyConfig, DiscoveryErrors) {
                 .find("discovery.reconnect_max: must not be below reconnect_base"),
             std::string::npos);
   EXPECT_NE(errorOf(base + "discovery: {dns: yes}\n").find("discovery.dns: unknown key"), std::string::npos);
+  EXPECT_FALSE(parseProxyConfig(base, "p.yaml").discovery.dnsFallback);  // off by default
   EXPECT_NE(errorOf(base + "discovery: {max_clusters: 0}\n").find("discovery.max_clusters"), std::string::npos);
+  EXPECT_NE(errorOf(base + "discovery: {dns_fallback: maybe}\n").find("discovery.dns_fallback: must be true or false"),
+            std::string::npos);
+  auto dns = parseProxyConfig(base + "discovery: {dns_fallback: true, dns_refresh: 2s}\n", "p.yaml");
+  EXPECT_TRUE(dns.discovery.dnsFallback);
+  EXPECT_EQ(dns.discovery.dnsRefresh, std::chrono::milliseconds(2000));
 }
 
 }  // namespace
