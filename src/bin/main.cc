@@ -1,10 +1,13 @@
 // weft: one binary, several jobs (docs/architecture.md §1).
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/demo.h"
+#include "cli/sample_server.h"
 #include "core/logging.h"
 #include "proxy/config.h"
 #include "proxy/proxy_main.h"
@@ -75,6 +78,33 @@ int main(int argc, char** argv) {
   endpointsCmd->add_option("--proxy", endpoints.proxies, "proxy admin address (repeatable)");
   endpointsCmd->add_flag("--json", endpoints.json, "machine-readable output");
 
+  // Durations on the command line: "500ms", "2s", "1m" or bare milliseconds.
+  auto durationUnits = CLI::AsNumberWithUnit(std::map<std::string, int64_t>{{"ms", 1}, {"s", 1000}, {"m", 60000}},
+                                              CLI::AsNumberWithUnit::CASE_SENSITIVE);
+
+  weft::cli::SampleServerOptions sample;
+  int64_t sampleAgeMs = 0, sampleGraceMs = sample.maxConnectionAgeGrace.count(), sampleDelayMs = 0;
+  auto* sampleCmd = app.add_subcommand("sample-server", "run the demo's sample service (HTTP/1.1, h2c and gRPC on one port)");
+  sampleCmd->add_option("--listen", sample.listen, "ip:port to listen on (port 0: any)")->capture_default_str();
+  sampleCmd->add_option("--name", sample.name, "instance name sent in every answer (x-instance)")->capture_default_str();
+  sampleCmd->add_option("--max-connection-age", sampleAgeMs, "drain connections older than this (GOAWAY, then close)")
+      ->transform(durationUnits);
+  sampleCmd->add_option("--max-connection-age-grace", sampleGraceMs, "in-flight grace after a connection's GOAWAY")
+      ->transform(durationUnits);
+  sampleCmd->add_option("--delay", sampleDelayMs, "wait this long before every answer")->transform(durationUnits);
+  sampleCmd->add_option("--backlog", sample.backlog, "listen backlog")->capture_default_str();
+
+  weft::cli::DemoOptions demo;
+  auto* demoCmd = app.add_subcommand("demo", "start a small mesh on loopback and play the incidents as a story");
+  demoCmd->add_option("--duration", demo.durationSeconds, "seconds to run (the story scales to fit)")
+      ->capture_default_str()
+      ->check(CLI::Range(20.0, 3600.0));
+  demoCmd->add_flag("--no-tty", demo.noTty, "plain periodic lines instead of the live view");
+  demoCmd->add_flag("--keep", demo.keep, "keep the temporary folder (configs, logs) after the demo");
+  demoCmd->add_option("--discovery", demo.discovery, "how proxies learn endpoints: controller | static")
+      ->check(CLI::IsMember({"controller", "static"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -124,6 +154,15 @@ int main(int argc, char** argv) {
   }
   if (logCmd->parsed()) return cli::runLogLevel(logLevel);
   if (endpointsCmd->parsed()) return cli::runEndpoints(endpoints);
+
+  if (sampleCmd->parsed()) {
+    if (sampleAgeMs > 0) sample.maxConnectionAge = std::chrono::milliseconds(sampleAgeMs);
+    sample.maxConnectionAgeGrace = std::chrono::milliseconds(sampleGraceMs);
+    sample.delay = std::chrono::milliseconds(sampleDelayMs);
+    weft::initLogging("warn");
+    return weft::cli::runSampleServer(sample);
+  }
+  if (demoCmd->parsed()) return weft::cli::runDemo(demo);
 
 #ifdef WEFT_HAVE_CONTROLLER
   if (controllerCmd->parsed()) return weft::controller::runController(controllerConfig);

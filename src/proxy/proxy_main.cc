@@ -12,9 +12,9 @@
 #include "net/address.h"
 #include "net/worker_pool.h"
 #include "proxy/config_watcher.h"
+#include "proxy/proxy_discovery.h"
 #include "proxy/tap.h"
 #include "proxy/tap_route.h"
-#include "proxy/proxy_discovery.h"
 #include "proxy/worker_proxy.h"
 
 namespace weft::proxy {
