@@ -54,7 +54,7 @@ EndpointsDoc fetchEndpoints(const AdminClient& client, const std::string& cluste
     cv.ageSeconds = jsonNumber(c, "age_seconds", -1);
     if (auto* eps = jsonArray(c, "endpoints"))
       for (auto& e : *eps) {
-        EndpointView ev;
+        MeshEndpoint ev;
         ev.address = jsonString(e, "address");
         ev.state = jsonString(e, "state");
         ev.weight = jsonNumber(e, "weight", 1);
@@ -65,7 +65,7 @@ EndpointsDoc fetchEndpoints(const AdminClient& client, const std::string& cluste
         cv.endpoints.push_back(std::move(ev));
       }
     std::sort(cv.endpoints.begin(), cv.endpoints.end(),
-              [](const EndpointView& a, const EndpointView& b) { return a.address < b.address; });
+              [](const MeshEndpoint& a, const MeshEndpoint& b) { return a.address < b.address; });
     doc.clusters.push_back(std::move(cv));
   }
   doc.ok = true;
@@ -77,13 +77,13 @@ Divergence compare(const ClusterView& controller, const ClusterView& proxy) {
   d.versionDiffers = controller.version != proxy.version;
   for (auto& e : controller.endpoints) {
     bool present = std::any_of(proxy.endpoints.begin(), proxy.endpoints.end(),
-                               [&](const EndpointView& p) { return p.address == e.address && p.state != "draining"; });
+                               [&](const MeshEndpoint& p) { return p.address == e.address && p.state != "draining"; });
     if (!present) d.missing.push_back(e.address);
   }
   for (auto& p : proxy.endpoints) {
     if (p.state == "draining") continue;  // removed, finishing in-flight requests: expected
     bool served = std::any_of(controller.endpoints.begin(), controller.endpoints.end(),
-                              [&](const EndpointView& e) { return e.address == p.address; });
+                              [&](const MeshEndpoint& e) { return e.address == p.address; });
     if (!served) d.extra.push_back(p.address);
   }
   d.diverged = d.versionDiffers || !d.missing.empty() || !d.extra.empty();

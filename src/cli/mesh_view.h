@@ -11,7 +11,8 @@
 
 namespace weft::cli {
 
-struct EndpointView {
+// (Not `EndpointView`: demo_view.h has a struct of that name in this namespace.)
+struct MeshEndpoint {
   std::string address;
   std::string state;     // proxy: pending | ready | failed | draining; controller: empty
   double weight = 1;
@@ -28,7 +29,7 @@ struct ClusterView {
   std::string source;     // proxy only: "static" (its config) or "discovery"
   int worker = -1;        // proxy only
   double ageSeconds = -1; // proxy only
-  std::vector<EndpointView> endpoints;
+  std::vector<MeshEndpoint> endpoints;
   // A proxy's static cluster (from its config file, version "config-N"):
   // not discovered, so never compared with the controller.
   bool isStatic() const { return source.empty() ? version.rfind("config-", 0) == 0 : source == "static"; }

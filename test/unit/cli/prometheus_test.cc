@@ -70,7 +70,7 @@ TEST(Duration, Parses) {
 
 TEST(MeshView, CompareFlagsVersionMissingAndExtraButNotDraining) {
   auto ep = [](std::string address, std::string state = {}) {
-    EndpointView e;
+    MeshEndpoint e;
     e.address = std::move(address);
     e.state = std::move(state);
     return e;
