@@ -409,6 +409,11 @@ AdminStream::~AdminStream() = default;
 
 bool AdminStream::open() const { return !conn_->closed && conn_->stream.socket().is_open(); }
 
+void AdminStream::limitSendBuffer(int bytes) {
+  boost::system::error_code ec;
+  conn_->stream.socket().set_option(asio::socket_base::send_buffer_size(bytes), ec);
+}
+
 asio::awaitable<bool> AdminStream::begin(unsigned status, std::string_view contentType) {
   if (begun_ || !open()) co_return false;
   begun_ = true;

@@ -105,6 +105,10 @@ class AdminStream {
   boost::asio::awaitable<void> finish();
   bool open() const;
   bool begun() const { return begun_; }
+  // Caps the kernel's send buffer for this connection, so a peer that stops
+  // reading blocks the writer after `bytes` instead of after megabytes of
+  // autotuned buffer (the tap bounds its memory per client this way).
+  void limitSendBuffer(int bytes);
 
  private:
   std::shared_ptr<detail::AdminConnection> conn_;

@@ -1,5 +1,6 @@
 #include "controller/controller_main.h"
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -13,7 +14,9 @@
 #include "admin/admin_server.h"
 #include "controller/ads_server.h"
 #include "controller/config.h"
+#include "controller/etcd_source.h"
 #include "controller/file_source.h"
+#include "controller/kubernetes_source.h"
 #include "controller/state_store.h"
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -92,12 +95,43 @@ int runController(const std::string& configPath) {
   ::signal(SIGPIPE, SIG_IGN);
 
   StateStore store;
-  FileSource source(cfg.sourceFile, store);
-  // A controller that starts with no valid source would serve "no services"
-  // to every proxy: refuse to start instead.
-  if (auto first = source.poll(); first == FileSource::Outcome::kRejected || first == FileSource::Outcome::kUnreadable) {
-    std::fprintf(stderr, "weft: bad config: %s: %s\n", cfg.sourceFile.c_str(), source.lastError().c_str());
+  asio::io_context ctx;
+  // The source: one of three, chosen by the config. The file source is read
+  // once before anything listens; a watching source (etcd, Kubernetes) is
+  // read by its own coroutine on `ctx`, and xDS opens only after its first
+  // complete read — a controller that served its empty start state would tell
+  // every proxy that no service exists.
+  std::unique_ptr<FileSource> fileSource;
+  std::unique_ptr<EtcdSource> etcdSource;
+  std::unique_ptr<KubernetesSource> kubernetesSource;
+  std::string sourceName;
+  try {
+    switch (cfg.sourceKind) {
+      case SourceKind::kFile:
+        fileSource = std::make_unique<FileSource>(cfg.sourceFile, store);
+        sourceName = cfg.sourceFile;
+        break;
+      case SourceKind::kEtcd:
+        etcdSource = std::make_unique<EtcdSource>(ctx.get_executor(), cfg.etcd, store);
+        sourceName = "etcd " + cfg.etcd.endpoints.front() + " prefix " + cfg.etcd.prefix;
+        break;
+      case SourceKind::kKubernetes:
+        kubernetesSource = std::make_unique<KubernetesSource>(ctx.get_executor(), cfg.kubernetes, store);
+        sourceName = "kubernetes " + kubernetesSource->apiServer();
+        break;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft: bad config: %s: source: %s\n", configPath.c_str(), e.what());
     return 2;
+  }
+  if (fileSource) {
+    // A controller that starts with no valid source would serve "no services"
+    // to every proxy: refuse to start instead.
+    if (auto first = fileSource->poll();
+        first == FileSource::Outcome::kRejected || first == FileSource::Outcome::kUnreadable) {
+      std::fprintf(stderr, "weft: bad config: %s: %s\n", cfg.sourceFile.c_str(), fileSource->lastError().c_str());
+      return 2;
+    }
   }
 
   auto& generationGauge = MetricsRegistry::global().gauge("weft_controller_snapshot_generation",
@@ -115,24 +149,36 @@ int runController(const std::string& configPath) {
   generationGauge.set(static_cast<int64_t>(initial->generation));
   clusterMetrics.update(*initial);
 
-  int xdsPort = 0;
-  try {
-    xdsPort = ads.start(cfg.xds, initial);
-  } catch (const std::exception& e) {
-    WEFT_LOG_ERROR("xds: {}", e.what());
-    std::fprintf(stderr, "weft: cannot listen on %s (xds)\n", cfg.xds.c_str());
-    return 1;
-  }
-
-  asio::io_context ctx;
   std::unique_ptr<admin::AdminServer> adminServer;
+  int exitCode = 0;
   auto stopAll = [&] {
     if (adminServer) adminServer->stop();
+    if (etcdSource) etcdSource->stop();
+    if (kubernetesSource) kubernetesSource->stop();
     ctx.stop();
   };
+  // Opens the xDS listener with the store's current state. Runs on the thread
+  // that applies source updates (this one), so no update slips in between.
+  std::atomic<bool> serving{false};
+  int xdsPort = 0;
+  auto startServing = [&]() -> bool {
+    try {
+      xdsPort = ads.start(cfg.xds, store.current());
+    } catch (const std::exception& e) {
+      WEFT_LOG_ERROR("xds: {}", e.what());
+      std::fprintf(stderr, "weft: cannot listen on %s (xds)\n", cfg.xds.c_str());
+      return false;
+    }
+    serving = true;
+    WEFT_LOG_INFO("controller: serving xds on {} (port {}), {} clusters, generation {}", cfg.xds, xdsPort,
+                  store.current()->clusters.size(), store.current()->generation);
+    return true;
+  };
+  if (fileSource && !startServing()) return 1;
+
   try {
     admin::AdminHooks hooks;
-    hooks.ready = [] { return true; };  // serving once the first valid source is loaded, as now
+    hooks.ready = [&serving] { return serving.load(); };  // ready once xDS serves a complete source
     hooks.shutdown = [&] { asio::post(ctx, stopAll); };
     hooks.endpointsJson = [&store](std::string_view cluster) { return endpointsJson(*store.current(), cluster); };
     adminServer = std::make_unique<admin::AdminServer>(ctx, *net::parseEndpoint(cfg.admin), std::move(hooks));
@@ -149,11 +195,19 @@ int runController(const std::string& configPath) {
     pollTimer.expires_after(kPollInterval);
     pollTimer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      source.poll();
+      fileSource->poll();
       schedulePoll();
     });
   };
-  schedulePoll();
+  auto onFirstSync = [&] {
+    if (!startServing()) {
+      exitCode = 1;
+      stopAll();
+    }
+  };
+  if (fileSource) schedulePoll();
+  if (etcdSource) etcdSource->start(onFirstSync);
+  if (kubernetesSource) kubernetesSource->start(onFirstSync);
 
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -162,15 +216,14 @@ int runController(const std::string& configPath) {
     stopAll();
   });
 
-  WEFT_LOG_INFO("controller: xds={} (port {}) admin={} source={} ({} clusters, generation {})", cfg.xds, xdsPort,
-                net::formatEndpoint(adminServer->localEndpoint()), cfg.sourceFile, initial->clusters.size(),
-                initial->generation);
+  WEFT_LOG_INFO("controller: xds={} admin={} source={}{}", cfg.xds, net::formatEndpoint(adminServer->localEndpoint()),
+                sourceName, serving ? "" : " (xds opens after the first complete read of the source)");
   ctx.run();
   pollTimer.cancel();
   // Streams are cancelled at once: proxies keep their last set and reconnect.
   ads.shutdown(std::chrono::milliseconds(500));
   WEFT_LOG_INFO("controller stopped");
-  return 0;
+  return exitCode;
 }
 
 }  // namespace weft::controller

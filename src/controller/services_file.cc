@@ -11,21 +11,9 @@
 
 namespace weft::controller {
 
-std::string_view protocolName(Protocol p) {
-  switch (p) {
-    case Protocol::kHttp1:
-      return "http1";
-    case Protocol::kHttp2:
-      return "http2";
-    case Protocol::kUnspecified:
-      break;
-  }
-  return "";
-}
-
 namespace {
 
-constexpr uint64_t kMaxWeight = 1'000'000;
+constexpr uint64_t kMaxWeight = kMaxEndpointWeight;
 
 // Thrown inside the parser only; parseServicesYaml turns it into a value.
 struct Reject {
@@ -69,20 +57,16 @@ uint64_t number(const YAML::Node& n, const std::string& key, uint64_t min, uint6
 
 std::string serviceName(const YAML::Node& n, const std::string& key) {
   auto s = scalar(n, key, "a service authority host:port");
-  if (s.empty()) fail(key, "must not be empty");
-  for (char c : s) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == '/' || c == '"') {
-      fail(key, fmt::format("'{}' is not an authority host[:port]", s));
-    }
-  }
-  return model::normalizeAuthority(s);
+  std::string why;
+  auto name = normalizeServiceName(s, &why);
+  if (!name) fail(key, why);
+  return *name;
 }
 
 Protocol protocol(const YAML::Node& n, const std::string& key) {
   if (!n) return Protocol::kUnspecified;
   auto s = scalar(n, key, "http1 or http2");
-  if (s == "http1") return Protocol::kHttp1;
-  if (s == "http2") return Protocol::kHttp2;
+  if (auto p = parseProtocol(s)) return *p;
   fail(key, fmt::format("'{}' is not a protocol (http1 | http2)", s));
 }
 
@@ -96,10 +80,10 @@ model::Endpoint endpoint(const YAML::Node& n, const std::string& key) {
   }
   const std::string akey = n.IsMap() ? key + ".address" : key;
   ep.address = scalar(n.IsMap() ? n["address"] : n, akey, "an address ip:port");
-  auto parsed = net::parseEndpoint(ep.address);
-  if (!parsed) fail(akey, fmt::format("'{}' is not an address of the form ip:port or [ipv6]:port", ep.address));
-  if (parsed->port() == 0) fail(akey, fmt::format("'{}' has port 0", ep.address));
-  ep.address = net::formatEndpoint(*parsed);  // canonical spelling, so versions do not depend on it
+  std::string why;
+  auto canonical = canonicalEndpointAddress(ep.address, &why);
+  if (!canonical) fail(akey, why);
+  ep.address = std::move(*canonical);
   return ep;
 }
 

@@ -9,13 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "controller/service_names.h"
 #include "model/endpoint.h"
 
 namespace weft::controller {
-
-// The upstream protocol a service speaks, when the source knows it.
-enum class Protocol { kUnspecified, kHttp1, kHttp2 };
-std::string_view protocolName(Protocol p);  // "", "http1", "http2"
 
 struct ServiceSpec {
   std::string name;  // normalised authority "host:port" (= the xDS cluster name)

@@ -10,6 +10,7 @@
 #include "core/logging.h"
 #include "http/codec/grpc.h"
 #include "model/endpoint.h"
+#include "proxy/tap.h"
 
 namespace weft::proxy {
 namespace {
@@ -92,6 +93,7 @@ Forwarder::ClusterEntry& Forwarder::configureEntry(const ClusterConfig& c) {
                                      "Retryable failures passed to the client because the retry budget was spent", base);
     e.latency = &reg.histogram("weft_request_duration_seconds",
                                "Time from request head to the end of the response, by cluster", base);
+    e.byEndpoint = std::make_unique<EndpointMetrics>(directionName(), c.name);
     static constexpr std::string_view kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
     for (size_t i = 0; i < e.byStatusClass.size(); ++i)
       e.byStatusClass[i] = &reg.counter("weft_responses_total", "Responses sent, by cluster and status class",
@@ -186,6 +188,7 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
     threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
                   labelPair("direction", directionName()))
         .inc();
+    if (Tap::anyClient()) Tap::record(*exchange, direction_ == Direction::kInbound, workerIndex_);
     co_return;
   }
   exchange->cluster = entry->cluster->name();
@@ -346,8 +349,18 @@ void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
   size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
   entry.byStatusClass[cls]->inc();
   auto elapsed = std::chrono::steady_clock::now() - exchange.start;
-  entry.latency->observeMicros(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+  auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  entry.latency->observeMicros(micros);
+  bool success = cls >= 1 && cls <= 4 && !exchange.responseBody.failed();
+  if (success && exchange.request.isGrpc()) {
+    // Trailers-only responses carry grpc-status in the head.
+    auto g = exchange.response.headers.get("grpc-status");
+    if (g.empty()) g = exchange.responseBody.trailers().get("grpc-status");
+    success = g.empty() || g == "0";
+  }
+  entry.byEndpoint->record(exchange.endpoint, success, micros);
+  // Nobody tapping costs one relaxed load (proxy/tap.h).
+  if (Tap::anyClient()) Tap::record(exchange, direction_ == Direction::kInbound, workerIndex_);
 }
 
 }  // namespace weft::proxy

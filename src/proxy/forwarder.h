@@ -23,6 +23,7 @@
 #include "http/session/exchange.h"
 #include "model/endpoint_snapshot.h"
 #include "proxy/config.h"
+#include "proxy/endpoint_metrics.h"
 #include "proxy/discovery_link.h"
 #include "upstream/cluster.h"
 #include "upstream/retry_budget.h"
@@ -86,6 +87,7 @@ class Forwarder final : public http::ExchangeHandler {
     std::array<Counter*, 6> byStatusClass{};  // index status/100; 0 = no status
     upstream::RetryBudget budget;
     Counter* budgetExhausted = nullptr;
+    std::unique_ptr<EndpointMetrics> byEndpoint;  // weft stat's per-endpoint series
     std::string version;                      // of the endpoint set applied
     std::chrono::steady_clock::time_point appliedAt;
   };

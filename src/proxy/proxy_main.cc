@@ -13,6 +13,8 @@
 #include "net/worker_pool.h"
 #include "proxy/config_watcher.h"
 #include "proxy/proxy_discovery.h"
+#include "proxy/tap.h"
+#include "proxy/tap_route.h"
 #include "proxy/worker_proxy.h"
 
 namespace weft::proxy {
@@ -55,6 +57,9 @@ std::string endpointsJson(std::vector<std::unique_ptr<WorkerProxy>>& workers, st
 
 int runProxy(ProxyConfig config) {
   ::signal(SIGPIPE, SIG_IGN);
+  // Before mainCtx: /tap coroutines still hold the tap while the context is destroyed.
+  Tap tap(config.workers);
+  tap.install();
   asio::io_context mainCtx(1);
   net::WorkerPool pool(config.workers);
   // Discovery first: the workers get its link. Stopped after the worker
@@ -118,6 +123,7 @@ int runProxy(ProxyConfig config) {
     hooks.shutdown = [&] { asio::post(mainCtx, shutdown); };
     hooks.endpointsJson = [&](std::string_view cluster) { return endpointsJson(workers, cluster, discovery.get()); };
     adminServer = std::make_unique<admin::AdminServer>(mainCtx, *net::parseEndpoint(config.admin), hooks);
+    registerTapRoute(*adminServer, tap);
     summary += " admin=" + net::formatEndpoint(adminServer->localEndpoint());
     WEFT_LOG_INFO("weft proxy listening:{} workers={}", summary, config.workers);
   } catch (const boost::system::system_error& e) {

@@ -16,6 +16,7 @@
 #include "http/codec/http1_serializer.h"
 #include "http/session/http1_io.h"
 #include "net/connect.h"
+#include "net/deadline.h"
 
 namespace weft::upstream {
 
@@ -36,33 +37,61 @@ struct Http1Pool::Shared {
   size_t open = 0;
 };
 
-struct Http1Pool::Connection {
+struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
   Connection(boost::asio::ip::tcp::socket s, std::weak_ptr<Shared> sh, Gauge* g)
       : socket(std::move(s)),
         readTimer(socket.get_executor()),
-        writeTimer(socket.get_executor()),
-        idleTimer(socket.get_executor()),
+        writeDeadline(socket.get_executor(), [this] { close(); }),
+        idleDeadline(socket.get_executor(), [this] { retireIfIdle(idleGeneration); }),
         shared(std::move(sh)),
-        gauge(g) {}
+        gauge(g) {
+    // Once, for the probe in takeIdle() (a per-use FIONBIO would be a syscall per request).
+    boost::system::error_code ec;
+    socket.non_blocking(true, ec);
+  }
   ~Connection() { close(); }
 
   void close() {
     if (closed) return;
     closed = true;
     http::h1io::closeSocket(socket);
-    idleTimer.cancel();
+    idleDeadline.clear();
+    writeDeadline.clear();
     if (auto s = shared.lock()) --s->open;
     if (gauge) gauge->add(-1);
   }
 
+  // Idle too long, or readable while idle (the server closed it, or sent
+  // bytes nobody asked for): either way it is done. A stale call (the
+  // connection was taken since) sees a newer generation.
+  void retireIfIdle(uint64_t generation) {
+    if (!idle || idleGeneration != generation) return;
+    auto self = shared_from_this();
+    if (auto s = shared.lock()) std::erase(s->idle, self);
+    idle = false;
+    close();
+  }
+
+  // Bounds a stalled write (kWriteStall) by closing the connection.
+  // (Buffers by value: the string_view overload returns this coroutine unstarted.)
+  template <class Buffers>
+  awaitable<IoStatus> write(Buffers buffers) {
+    writeDeadline.setAfter(kWriteStall);
+    auto [ec, n] = co_await boost::asio::async_write(socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
+    writeDeadline.clear();
+    co_return ec ? IoStatus::kError : IoStatus::kOk;
+  }
+  awaitable<IoStatus> write(std::string_view data) { return write(boost::asio::buffer(data.data(), data.size())); }
+
   boost::asio::ip::tcp::socket socket;
-  std::string in;
+  net::ByteBuffer in;
   http::Http1ResponseParser parser;
-  boost::asio::steady_timer readTimer;
-  boost::asio::steady_timer writeTimer;
-  boost::asio::steady_timer idleTimer;
+  boost::asio::steady_timer readTimer;  // tunnel reads only
+  net::Deadline writeDeadline;
+  net::Deadline idleDeadline;
   std::weak_ptr<Shared> shared;
   Gauge* gauge;
+  std::string head;  // serialized request head, kept for its capacity
   uint32_t requests = 0;
   uint64_t idleGeneration = 0;
   bool idle = false;
@@ -111,13 +140,12 @@ std::shared_ptr<Http1Pool::Connection> Http1Pool::takeIdle() {
     c->idle = false;
     ++c->idleGeneration;
     boost::system::error_code ec;
-    c->idleTimer.cancel();
-    c->socket.cancel(ec);
+    c->idleDeadline.clear();
+    c->socket.cancel(ec);  // the idle watch read; its handler sees the new generation
     if (c->closed) continue;
     // A server that closed while idle (FIN already here, the watcher not
     // yet run): skip it instead of failing a request on it.
     char probe;
-    c->socket.non_blocking(true, ec);
     c->socket.receive(boost::asio::buffer(&probe, 1), boost::asio::socket_base::message_peek, ec);
     if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) return c;
     c->close();
@@ -125,25 +153,23 @@ std::shared_ptr<Http1Pool::Connection> Http1Pool::takeIdle() {
   return nullptr;
 }
 
+// Idle watch without a coroutine or a race per request: one read stays
+// pending on the idle connection (its completion means the server closed it
+// or sent bytes nobody asked for: done either way), and the idle timeout is a
+// lazily re-armed deadline. takeIdle() cancels the read and clears the
+// deadline; a stale completion sees a newer generation and does nothing.
+// (A read rather than async_wait(wait_read): Asio re-registers the descriptor
+// with epoll_ctl for every wait, but not for reads.)
 void Http1Pool::makeIdle(std::shared_ptr<Connection> conn) {
   conn->idle = true;
   uint64_t gen = ++conn->idleGeneration;
-  shared_->idle.push_back(conn);
-  boost::asio::co_spawn(ex_, idleWatch(conn, gen, shared_, options_.idleTimeout), boost::asio::detached);
-}
-
-awaitable<void> Http1Pool::idleWatch(std::shared_ptr<Connection> conn, uint64_t generation,
-                                     std::weak_ptr<Shared> shared, std::chrono::milliseconds timeout) {
-  constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-  conn->idleTimer.expires_after(timeout);
-  co_await (conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read, tuple) ||
-            conn->idleTimer.async_wait(tuple));
-  if (!conn->idle || conn->idleGeneration != generation) co_return;  // taken for a request
-  // Idle too long, or readable while idle (the server closed it, or sent
-  // bytes nobody asked for): either way it is done.
-  if (auto s = shared.lock()) std::erase(s->idle, conn);
-  conn->idle = false;
-  conn->close();
+  conn->idleDeadline.setAfter(options_.idleTimeout);
+  char* into = conn->in.prepare(1);
+  conn->socket.async_read_some(boost::asio::buffer(into, 1),
+                               [weak = std::weak_ptr<Connection>(conn), gen](boost::system::error_code, size_t) {
+                                 if (auto c = weak.lock()) c->retireIfIdle(gen);
+                               });
+  shared_->idle.push_back(std::move(conn));
 }
 
 awaitable<SendResult> Http1Pool::send(std::shared_ptr<http::Exchange> ex, bool fresh) {
@@ -198,7 +224,8 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::exchangeOn(std::shared_ptr<Connection> 
   http::RequestHeadOptions ho;
   ho.upgrade = req.upgrade;
   ho.close = last && !req.upgrade;
-  std::string head;
+  std::string& head = conn->head;
+  head.clear();
   http::appendRequestHead(head, req, state.framing, ho);
   conn->in.clear();
   conn->parser.reset(http::iequals(req.method, "HEAD"));
@@ -213,9 +240,13 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::exchangeOn(std::shared_ptr<Connection> 
     }
     return e;
   };
-  if (co_await http::h1io::writeAll(conn->socket, std::string_view(head), conn->writeTimer, kWriteStall) !=
-      IoStatus::kOk) {
-    co_return notProcessedOrReset();
+  if (co_await conn->write(std::string_view(head)) != IoStatus::kOk) co_return notProcessedOrReset();
+  if (state.framing == http::BodyFraming::kNone) {
+    // No body to send: nothing to race the response reader against.
+    state.bodySent = true;
+    auto end = co_await readResponse(*conn, *ex, state);
+    if (last) end.reusable = false;
+    co_return end;
   }
   auto r = co_await (sendBody(*conn, *ex, state) || readResponse(*conn, *ex, state));
   if (r.index() == 1) {
@@ -267,9 +298,9 @@ awaitable<void> Http1Pool::sendBody(Connection& conn, http::Exchange& ex, SendSt
         std::array<boost::asio::const_buffer, 3> bufs{boost::asio::buffer(chunkHead),
                                                       boost::asio::buffer(data.data(), data.size()),
                                                       boost::asio::buffer(http::kCrlf.data(), http::kCrlf.size())};
-        st = co_await http::h1io::writeAll(conn.socket, bufs, conn.writeTimer, kWriteStall);
+        st = co_await conn.write(bufs);
       } else {
-        st = co_await http::h1io::writeAll(conn.socket, data, conn.writeTimer, kWriteStall);
+        st = co_await conn.write(data);
       }
       if (st != IoStatus::kOk) {
         // The server may have answered and closed; let the reader find out.
@@ -287,9 +318,7 @@ awaitable<void> Http1Pool::sendBody(Connection& conn, http::Exchange& ex, SendSt
       if (state.framing == http::BodyFraming::kChunked) {
         tail.clear();
         http::appendLastChunk(tail, pipe.trailers());
-        if (co_await http::h1io::writeAll(conn.socket, std::string_view(tail), conn.writeTimer, kWriteStall) !=
-            IoStatus::kOk)
-          co_await http::h1io::sleepForever();
+        if (co_await conn.write(std::string_view(tail)) != IoStatus::kOk) co_await http::h1io::sleepForever();
       } else if (sent != declared) {
         state.requestFailed = true;
         co_return;  // body shorter than its Content-Length
@@ -322,8 +351,8 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
   // --- head (interim 1xx responses other than 101 are dropped) ---
   for (;;) {
     size_t consumed = 0;
-    auto ev = parser.parse(conn.in, consumed);
-    conn.in.erase(0, consumed);
+    auto ev = parser.parse(conn.in.view(), consumed);
+    conn.in.consume(consumed);
     if (ev == http::Http1Event::kError) co_return beforeHead(ProxyError::kUpstreamProtocol);
     if (ev == http::Http1Event::kHead) {
       int status = parser.responseHead().status;
@@ -334,7 +363,7 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
       break;
     }
     size_t before = conn.in.size();
-    auto st = co_await http::h1io::readSome(conn.socket, conn.in, conn.readTimer, std::nullopt, kReadChunk);
+    auto st = co_await http::h1io::readSome(conn.socket, conn.in, kReadChunk);
     if (conn.in.size() > before) state.anyResponseByte = true;
     if (st != IoStatus::kOk) {
       if (state.anyResponseByte && parser.started()) {
@@ -374,8 +403,8 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
   auto& pipe = ex.responseBody;
   for (;;) {
     size_t consumed = 0;
-    auto ev = parser.done() ? http::Http1Event::kDone : parser.parse(conn.in, consumed);
-    conn.in.erase(0, consumed);
+    auto ev = parser.done() ? http::Http1Event::kDone : parser.parse(conn.in.view(), consumed);
+    conn.in.consume(consumed);
     if (!parser.body().empty()) {
       pipe.push(parser.body());
       parser.body().clear();
@@ -397,14 +426,14 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
     }
     size_t room = pipe.buffered() < pipe.highWater() ? pipe.highWater() - pipe.buffered() : 0;
     size_t want = std::min(std::max<size_t>(room, 1), kReadChunk);
-    auto st = co_await http::h1io::readSome(conn.socket, conn.in, conn.readTimer, std::nullopt, want);
+    auto st = co_await http::h1io::readSome(conn.socket, conn.in, want);
     if (st == IoStatus::kOk) continue;
     if (st == IoStatus::kEof && parser.untilEof()) {
       // Parse what is buffered first, then let EOF end the body.
       for (;;) {
         size_t c2 = 0;
-        auto e2 = parser.parse(conn.in, c2);
-        conn.in.erase(0, c2);
+        auto e2 = parser.parse(conn.in.view(), c2);
+        conn.in.consume(c2);
         if (e2 != http::Http1Event::kBody) break;
       }
       if (!parser.body().empty()) {
@@ -425,7 +454,7 @@ awaitable<Http1Pool::ReadEnd> Http1Pool::readResponse(Connection& conn, http::Ex
 awaitable<void> Http1Pool::tunnel(Connection& conn, http::Exchange& ex) {
   auto& down = ex.responseBody;
   if (!conn.in.empty()) {
-    down.push(conn.in);
+    down.push(conn.in.view());
     conn.in.clear();
   }
   auto upstreamToPipe = [&]() -> awaitable<void> {
@@ -447,7 +476,7 @@ awaitable<void> Http1Pool::tunnel(Connection& conn, http::Exchange& ex) {
       co_await up.waitReadable();
       auto data = up.data();
       if (!data.empty()) {
-        if (co_await http::h1io::writeAll(conn.socket, data, conn.writeTimer, kWriteStall) != IoStatus::kOk) co_return;
+        if (co_await conn.write(data) != IoStatus::kOk) co_return;
         up.consume(data.size());
         continue;
       }

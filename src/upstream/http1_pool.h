@@ -59,8 +59,6 @@ class Http1Pool final : public EndpointPool {
   boost::asio::awaitable<void> sendBody(Connection& conn, http::Exchange& ex, SendState& state);
   boost::asio::awaitable<ReadEnd> readResponse(Connection& conn, http::Exchange& ex, SendState& state);
   boost::asio::awaitable<void> tunnel(Connection& conn, http::Exchange& ex);
-  static boost::asio::awaitable<void> idleWatch(std::shared_ptr<Connection> conn, uint64_t generation,
-                                                std::weak_ptr<Shared> shared, std::chrono::milliseconds timeout);
 
   boost::asio::any_io_executor ex_;
   boost::asio::ip::tcp::endpoint ep_;

@@ -285,8 +285,9 @@ class Churn(WeftTestCase):
         self.assertFalse(r["late"], f"requests reached an endpoint > {LATE_BOUND_S * 1000:.0f} ms after its removal "
                                     f"was applied (addr, change, count, s after ack, s after write): {r['late'][:10]}")
         growth = r["rss_end"]["VmRSS"] - r["rss_warm"]["VmRSS"]
-        self.assertLessEqual(growth, RSS_GROWTH_LIMIT_KB, f"RSS grew {growth} kB during churn "
-                                                          f"({r['rss_warm']} -> {r['rss_end']})")
+        # Release-only: ASan's quarantine keeps up to 256 MiB of freed memory resident.
+        self.assertReleaseBound(growth <= RSS_GROWTH_LIMIT_KB, f"RSS grew {growth} kB during churn "
+                                                               f"({r['rss_warm']} -> {r['rss_end']})")
         total = sum(r["requests"].values())
         failed = {k: v for k, v in r["requests"].items() if k[0] != 200}
         self.assertGreater(total, 1000, "too little load")

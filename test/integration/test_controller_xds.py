@@ -348,7 +348,9 @@ class ControllerXds(WeftTestCase):
         pushes = m.sum("weft_xds_pushes_total", type="eds")
         print(f"{updates} updates of 20 000 endpoints with a stopped subscriber: worst {worst * 1000:.0f} ms, "
               f"{pushes:.0f} EDS pushes in all")
-        self.assertLess(worst, 1.0)
+        # Release-only speed bound; the 2 s per-update bound above holds in every build.
+        self.assertReleaseBound(worst < 1.0, f"worst update latency {worst * 1000:.0f} ms with a stopped "
+                                             f"subscriber, bound 1000 ms")
         self.assertEqual(m.sum("weft_xds_streams"), 2)
         # The stopped stream really was blocked: it took fewer pushes than there were updates.
         self.assertLess(pushes, 2 * (updates + 1))

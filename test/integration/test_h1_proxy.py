@@ -131,7 +131,8 @@ class H1Proxy(WeftTestCase):
               f"VmRSS now {after['VmRSS']} kB")
         self.assertEqual(n, size)
         self.assertEqual(h.hexdigest(), digest)
-        self.assertLess(growth, 32, f"weft's peak RSS grew {growth:.1f} MiB while streaming 64 MiB")
+        # Issue 6: under 2 MiB (measured 0.2 MiB: bounded by the 64 KiB body pipes).
+        self.assertLess(growth, 2, f"weft's peak RSS grew {growth:.1f} MiB while streaming 64 MiB")
 
 
 if __name__ == "__main__":

@@ -47,6 +47,43 @@ class HarnessError(Exception):
     pass
 
 
+# --------------------------------------------------------------------------- sanitizer builds
+# `make test-asan` runs the same tests against an ASan + UBSan build; ctest
+# then sets WEFT_SANITIZED=1 (test/CMakeLists.txt). Functional assertions hold
+# in both builds. Bounds that only a release build can be held to — speed
+# (throughput, latency, convergence time) and memory the sanitizer's allocator
+# changes (its quarantine keeps freed memory resident) — are asserted in
+# `make test` and only reported under sanitizers (docs/testing.md).
+SANITIZED = os.environ.get("WEFT_SANITIZED") == "1"
+# What a sanitizer prints when it finds something (ASan, LSan, UBSan, TSan).
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: ")
+
+
+def release_bound(ok, message):
+    """True when a release-only bound holds, or when it does not but this is a sanitizer build (then it is
+    printed as a report). False means: fail, the build is a release build and the bound was missed."""
+    if ok:
+        return True
+    if SANITIZED:
+        print(f"release-only bound missed under sanitizers (reported, not asserted): {message}", flush=True)
+        return True
+    return False
+
+
+def sanitizer_reports(log_path, lines=80):
+    """The sanitizer report in a log file (from its first marker line), or None."""
+    try:
+        with open(log_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    m = SANITIZER_REPORT.search(text)
+    if not m:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    return "\n".join(text[start:].splitlines()[:lines])
+
+
 def weft_bin():
     """The weft binary under test: $WEFT_BIN, else <source>/build/bin/weft. A missing binary is a failure."""
     path = os.environ.get("WEFT_BIN") or os.path.join(SOURCE, "build", "bin", "weft")
@@ -175,11 +212,20 @@ class Env:
     def close(self, failed=False):
         for p in reversed(self.procs):
             p.stop()
+        # A sanitizer report from any process we started fails the test, even
+        # when every request succeeded (LeakSanitizer reports only at exit).
+        reports = [(p, r) for p in self.procs if (r := sanitizer_reports(p.log_path))]
+        if reports:
+            failed = True
+            for p, r in reports:
+                print(f"--- sanitizer report from {p.name} (pid {p.pid}) ---\n{r}", file=sys.stderr)
         if failed:
             print(self.tails(), file=sys.stderr)
             print(f"(logs kept in {self.dir})", file=sys.stderr)
         elif not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            raise HarnessError(f"sanitizer report from {', '.join(p.name for p, _ in reports)} (logs in {self.dir})")
 
     # Convenience constructors --------------------------------------------------
     def weft(self, **kw):
@@ -221,6 +267,11 @@ class WeftTestCase(unittest.TestCase):
 
     def setUp(self):
         self.env = Env(self.id().split(".")[-1])
+
+    def assertReleaseBound(self, ok, message):
+        """A bound only a release build can be held to: asserted, or reported under sanitizers (release_bound)."""
+        if not release_bound(ok, message):
+            self.fail(message)
 
     def tearDown(self):
         outcome = getattr(self, "_outcome", None)

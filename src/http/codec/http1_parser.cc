@@ -320,6 +320,14 @@ bool hasToken(std::string_view list, std::string_view token) {
   return false;
 }
 
+// The parsed fields move into the typed head (no copy of every name and
+// value); the parser starts its next list with room for a typical head.
+void takeHeaders(MessageState& s, HeaderList& into) {
+  into = std::move(s.rawHeaders);
+  s.rawHeaders = HeaderList();
+  s.rawHeaders.reserve(16);
+}
+
 }  // namespace
 
 Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
@@ -422,7 +430,6 @@ struct Http1RequestParser::Impl {
     head.hasBody = chunked || (head.contentLength && *head.contentLength > 0);
     head.keepAlive = p.keep_alive();
 
-    head.headers = s.rawHeaders;
     if (p.upgrade() && !head.hasBody) {
       head.upgrade = true;
       head.upgradeProtocol = std::string(trimOws(s.rawHeaders.get("upgrade")));
@@ -435,6 +442,7 @@ struct Http1RequestParser::Impl {
       }
     }
     if (hasToken(s.rawHeaders.get("connection"), "close")) head.keepAlive = false;
+    takeHeaders(s, head.headers);
     head.headers.removeHopByHop();
     head.headers.remove("host");
     head.headers.remove("content-length");
@@ -486,7 +494,7 @@ struct Http1ResponseParser::Impl {
     head.hasBody = !noBody && !(head.contentLength && *head.contentLength == 0);
     head.keepAlive = p.keep_alive() && !hasToken(s.rawHeaders.get("connection"), "close");
     upgradeProtocol = s.status == 101 ? std::string(trimOws(s.rawHeaders.get("upgrade"))) : std::string();
-    head.headers = s.rawHeaders;
+    takeHeaders(s, head.headers);
     head.headers.removeHopByHop();
     head.headers.remove("content-length");
     return Http1Error::kNone;

@@ -32,6 +32,17 @@ boost::asio::awaitable<IoStatus> readSome(boost::asio::ip::tcp::socket& socket, 
   co_return IoStatus::kOk;
 }
 
+boost::asio::awaitable<IoStatus> readSome(boost::asio::ip::tcp::socket& socket, net::ByteBuffer& buf,
+                                          size_t maxBytes) {
+  char* into = buf.prepare(maxBytes);
+  auto [ec, n] =
+      co_await socket.async_read_some(boost::asio::buffer(into, maxBytes), boost::asio::as_tuple(boost::asio::use_awaitable));
+  buf.commit(n);
+  if (ec == boost::asio::error::eof) co_return IoStatus::kEof;
+  if (ec) co_return IoStatus::kError;
+  co_return IoStatus::kOk;
+}
+
 boost::asio::awaitable<IoStatus> writeAll(boost::asio::ip::tcp::socket& socket, std::string_view data,
                                           boost::asio::steady_timer& timer, std::chrono::milliseconds timeout) {
   co_return co_await writeAll(socket, boost::asio::buffer(data.data(), data.size()), timer, timeout);

@@ -19,4 +19,10 @@ boost::asio::awaitable<IoStatus> writeAll(boost::asio::ip::tcp::socket& socket, 
   co_return ec ? IoStatus::kError : IoStatus::kOk;
 }
 
+template <class Buffers>
+boost::asio::awaitable<IoStatus> writeAll(boost::asio::ip::tcp::socket& socket, const Buffers& buffers) {
+  auto [ec, n] = co_await boost::asio::async_write(socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
+  co_return ec ? IoStatus::kError : IoStatus::kOk;
+}
+
 }  // namespace weft::http::h1io

@@ -3,8 +3,10 @@
 // condition after every wake, so notify() may be called freely. Waits are
 // cancellable through Asio's per-operation cancellation (e.g. `||` with a timer).
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace weft::http {
 
@@ -12,7 +14,11 @@ class Notifier {
  public:
   explicit Notifier(boost::asio::any_io_executor ex) : timer_(std::move(ex)) {}
   // Suspends until notify() (or cancellation). Spurious wake-ups are allowed.
-  boost::asio::awaitable<void> wait();
+  // The timer's own awaitable, not a coroutine around it: no frame per wait.
+  boost::asio::awaitable<std::tuple<boost::system::error_code>> wait() {
+    timer_.expires_at(boost::asio::steady_timer::time_point::max());
+    return timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
   void notify() { timer_.cancel(); }
 
  private:

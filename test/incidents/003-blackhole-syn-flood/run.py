@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os.path.dirname(__file__), "..", "..", ".."),
                                 "test", "lib"))
-from weft_harness import Env, HarnessError, WeftProxy, cluster, wait_port, weft_bin  # noqa: E402
+from weft_harness import Env, HarnessError, WeftProxy, cluster, release_bound, wait_port, weft_bin  # noqa: E402
 
 # --- the test's parameters (the bounds below are computed from these) -------
 WORKERS = 2
@@ -488,9 +488,11 @@ def run_replay(env, bh, failures):
           f"{res['errored']} errored, {res['timeout']} timed out; {res['2xx']} 2xx, {res['5xx']} 5xx")
     if res["failed"] or res["errored"] or res["timeout"] or res["2xx"] != res["done"] or res["done"] == 0:
         failures.append(f"load: not 100 % success: {res}\n{out[-1500:]}")
-    if res["done"] < 0.95 * expected_total:
-        failures.append(f"load: only {res['done']} requests done, expected about {expected_total} "
-                        f"({RATE}/s for {LOAD_S} s)")
+    # Throughput is release-only (an ASan build serves ~2/3 of the rate); 100 % success is not.
+    done_msg = (f"load: only {res['done']} requests done, expected about {expected_total} "
+                f"({RATE}/s for {LOAD_S} s)")
+    if not release_bound(res["done"] >= 0.95 * expected_total, done_msg):
+        failures.append(done_msg)
     errors = m2.sum("weft_proxy_errors_total")
     if errors:
         failures.append(f"weft synthesized {errors:.0f} errors: {m2.matching('weft_proxy_errors_total')}")
@@ -532,8 +534,10 @@ def main():
     finally:
         if not ok:
             print(bh.ruleset(), file=sys.stderr)
-        env.close(failed=not ok)
-        bh.teardown()
+        try:
+            env.close(failed=not ok)  # raises on a sanitizer report: the netns still goes
+        finally:
+            bh.teardown()
     print(f"({time.monotonic() - started:.0f} s)")
     if failures:
         print("FAIL:")

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Deterministic per-request cost of weft's HTTP/1.1 path (issue 6).
+
+Wall-clock benchmarks are noisy on a shared machine; instruction counts and
+syscall counts are not. This runs weft (1 worker, cluster protocol http1) in
+front of an nginx backend returning a fixed 200, warms up, then measures a
+fixed number of keep-alive requests (h2load --h1, 4 connections):
+
+  --mode callgrind  instructions retired per request (valgrind callgrind,
+                    counters zeroed after the warm-up), malloc calls per
+                    request (from callgrind's call counts), top functions
+  --mode strace     syscalls per request (strace -c attached to every thread
+                    after the warm-up)
+
+Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [-n 3000]
+"""
+import argparse
+import collections
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"port {port} never opened")
+
+
+def h2load(port, n, conns):
+    out = subprocess.run(["h2load", "--h1", "-n", str(n), "-c", str(conns), "-H", ":authority: h1.bench:80",
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=600).stdout
+    m = re.search(r"status codes: (\d+) 2xx", out)
+    ok = int(m.group(1)) if m else 0
+    if ok != n:
+        sys.stderr.write(out)
+        raise SystemExit(f"h2load: {ok} of {n} requests answered 2xx")
+    return ok
+
+
+def parse_callgrind(path):
+    """Total Ir and calls per callee name, from a (name-compressed) callgrind dump."""
+    names = {}
+    calls = collections.Counter()
+    self_ir = collections.Counter()
+    total = 0
+    fn = None
+    pending_callee = None
+    in_call = False
+
+    def name_of(spec):
+        m = re.match(r"\((\d+)\)(?: (.*))?", spec)
+        if not m:
+            return spec
+        if m.group(2):
+            names[m.group(1)] = m.group(2)
+        return names.get(m.group(1), m.group(1))
+
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("fn="):
+                fn = name_of(line[3:].strip())
+            elif line.startswith("cfn="):
+                pending_callee = name_of(line[4:].strip())
+            elif line.startswith("calls="):
+                calls[pending_callee] += int(line[6:].split()[0])
+                in_call = True
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                total = int(line.split()[1])
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                parts = line.split()
+                if len(parts) >= 2 and not in_call:
+                    self_ir[fn] += int(parts[1])
+                in_call = False
+            elif line.startswith(("fl=", "fi=", "fe=", "cfi=", "cfl=", "ob=", "cob=")):
+                spec = line.split("=", 1)[1].strip()
+                name_of(spec)
+    return total, calls, self_ir
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weft", required=True)
+    ap.add_argument("--mode", choices=["callgrind", "strace"], default="callgrind")
+    ap.add_argument("-n", type=int, default=3000, help="measured requests")
+    ap.add_argument("-c", type=int, default=4, help="client connections")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="weft-h1prof-")
+    backend, port, admin = free_port(), free_port(), free_port()
+    with open(f"{work}/backend.conf", "w") as f:
+        f.write(f"""worker_processes 1; daemon off; pid {work}/b.pid; error_log {work}/b.err warn;
+events {{ worker_connections 1024; }}
+http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
+  server {{ listen 127.0.0.1:{backend}; location / {{ return 200 "ok\\n"; }} }} }}
+""")
+    with open(f"{work}/weft.yaml", "w") as f:
+        f.write(f"""outbound: 127.0.0.1:{port}
+admin: 127.0.0.1:{admin}
+workers: 1
+log_level: warn
+clusters:
+  - name: "h1.bench:80"
+    protocol: http1
+    endpoints: ["127.0.0.1:{backend}"]
+""")
+    procs = []
+    try:
+        procs.append(subprocess.Popen(["nginx", "-p", work, "-c", f"{work}/backend.conf"], stderr=subprocess.DEVNULL))
+        wait_port(backend, 10)
+        out = f"{work}/callgrind.out"
+        argv = [os.path.abspath(args.weft), "proxy", "--config", f"{work}/weft.yaml"]
+        if args.mode == "callgrind":
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"] + argv
+        weft = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/weft.err", "w"))
+        procs.append(weft)
+        wait_port(port, 120)
+        h2load(port, 200, args.c)  # warm-up: connections, pools, lazily built state
+        if args.mode == "callgrind":
+            subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
+            h2load(port, args.n, args.c)
+            subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
+            dumps = sorted(p for p in os.listdir(work) if p.startswith("callgrind.out.") or p == "callgrind.out.1")
+            dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
+                       key=os.path.getmtime)
+            total, calls, self_ir = parse_callgrind(dump)
+            mallocs = sum(v for k, v in calls.items() if k in ("malloc", "calloc", "realloc"))
+            frees = calls.get("free", 0)
+            throws = calls.get("__cxa_throw", 0)
+            print(f"requests: {args.n} over {args.c} connections")
+            print(f"instructions per request: {total / args.n:,.0f}")
+            print(f"malloc calls per request: {mallocs / args.n:.2f} (free {frees / args.n:.2f})")
+            print(f"C++ throws per request: {throws / args.n:.2f}")
+            print(f"top {args.top} functions by self instructions (share of total):")
+            for name, ir in self_ir.most_common(args.top):
+                print(f"  {100.0 * ir / total:5.1f}%  {ir / args.n:8,.0f}/req  {name[:110]}")
+            print(f"dump: {dump}  (callgrind_annotate --inclusive=yes {dump})")
+        else:
+            tids = os.listdir(f"/proc/{weft.pid}/task")
+            st = subprocess.Popen(["strace", "-c", "-f", "-o", f"{work}/strace.txt"] +
+                                  sum((["-p", t] for t in tids), []), stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            h2load(port, args.n, args.c)
+            st.send_signal(signal.SIGINT)
+            st.wait(timeout=30)
+            print(f"requests: {args.n} over {args.c} connections; syscalls per request:")
+            with open(f"{work}/strace.txt") as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 5 and parts[0][0].isdigit():
+                        calls_n = int(parts[3])
+                        errors = int(parts[4]) if len(parts) == 6 else 0
+                        name = parts[-1]
+                        print(f"  {name:16} {calls_n / args.n:6.2f}" + (f"  ({errors / args.n:.2f} errors)" if errors else ""))
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()
