@@ -177,6 +177,8 @@ class Control:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                          b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
             await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass  # a readiness probe connects and closes without a request
         except Exception as e:  # noqa: BLE001
             print(f"control error: {e!r}", flush=True)
         finally:

@@ -141,6 +141,10 @@ def run(env, cycles, rate, workers, log=print):
                                "--out", out])
     time.sleep(1.0)
 
+    # Every apex version the controller served, in order, with its set size.
+    first = ctl.served()[APEX]
+    history = [(first["version"], len(first["endpoints"]))]
+
     # The invariant sampler: every ~100 ms one proxy, all its workers.
     stop = threading.Event()
     inv = {"samples": 0, "violations": [], "errors": [], "max_pending": 0}
@@ -151,7 +155,7 @@ def run(env, cycles, rate, workers, log=print):
             p = proxies[k % len(proxies)]
             k += 1
             try:
-                n, bad = invariant_sample(p, APEX)
+                n, bad = invariant_sample(p, APEX, history)
                 inv["samples"] += n
                 inv["violations"] += bad
                 for v in worker_views(p, APEX):
@@ -177,7 +181,8 @@ def run(env, cycles, rate, workers, log=print):
             # 1. deploy the canary and shift weight to it: 16 endpoints.
             old = ctl.served().get(APEX, {}).get("version")
             ctl.write_services(services_yaml(stable, canary, weight))
-            ctl.wait_version_change(APEX, old)
+            version, eps = ctl.wait_version_change(APEX, old)
+            history.append((version, len(eps)))
             took = wait_all(proxies, addrs(stable) + addrs(canary), CONVERGE_BOUND_S)
             if took is None:
                 unconverged.append((k, "shift"))
@@ -187,7 +192,8 @@ def run(env, cycles, rate, workers, log=print):
             old = ctl.served()[APEX]["version"]
             t_write = time.monotonic()
             ctl.write_services(services_yaml(canary, [], 0))
-            ctl.wait_version_change(APEX, old)
+            version, eps = ctl.wait_version_change(APEX, old)
+            history.append((version, len(eps)))
             took = wait_all(proxies, addrs(canary), CONVERGE_BOUND_S)
             if took is None:
                 unconverged.append((k, "promote"))
