@@ -106,9 +106,10 @@ asio::awaitable<void> Mesh::startController() {
   std::string config = folder_ + "/controller.yaml";
   writeAtomically(config, "xds: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog_level: info\nsource:\n  file: services.yaml\n");
   controller_ = ChildProcess::spawn("controller", {"controller", "--config", config}, folder_ + "/controller.log");
-  auto line = co_await waitForLog(*controller_, "controller: xds=", milliseconds(15000));
-  auto port = word(line, "(port ");
-  if (port.empty()) throw std::runtime_error("controller: no xDS port in its log line: " + line);
+  // "controller: serving xds on 127.0.0.1:0 (port N), ..." once xDS is open.
+  auto rest = co_await waitForLog(*controller_, "(port ", milliseconds(15000));
+  auto port = rest.substr(0, rest.find_first_not_of("0123456789"));
+  if (port.empty()) throw std::runtime_error("controller: no xDS port in its log line: " + rest);
   xdsAddress_ = "127.0.0.1:" + port;
 }
 

@@ -239,6 +239,11 @@ ResponseOutcome XdsClientState::onResponse(const discovery_v3::DiscoveryResponse
   if (type == XdsType::kEndpoint) {
     auto decoded = decodeEds(r);
     if (auto* err = std::get_if<std::string>(&decoded)) return nack(*err);
+    // "absent" means "no such cluster" (the weft controller sends it with an
+    // empty assignment only): with endpoints it contradicts itself.
+    if (r.version_info() == kAbsentVersion)
+      for (const auto& a : std::get<std::vector<DecodedAssignment>>(decoded))
+        if (!a.endpoints.empty()) return nack("version 'absent' (no such cluster) with endpoints for " + a.cluster);
     for (auto& a : std::get<std::vector<DecodedAssignment>>(decoded)) {
       auto it = clusters_.find(a.cluster);
       if (it == clusters_.end()) continue;  // unsubscribed meanwhile

@@ -1,5 +1,7 @@
 #include "proxy/forwarder.h"
 
+#include <optional>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -205,17 +207,19 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
   std::chrono::microseconds timeout = entry->config.requestTimeout;
   if (auto g = http::parseGrpcTimeout(exchange->request.headers.get("grpc-timeout")))
     if (timeout.count() == 0 || *g < timeout) timeout = *g;
-  boost::asio::steady_timer deadline(ex_);
+  // Constructed only when armed: an Asio timer looks its service up under the
+  // context's mutex, a cost every request would pay for nothing.
+  std::optional<boost::asio::steady_timer> deadline;
   if (timeout.count() > 0) {
-    deadline.expires_after(timeout);
-    deadline.async_wait([weak = std::weak_ptr<http::Exchange>(exchange)](boost::system::error_code ec) {
+    deadline.emplace(ex_, timeout);
+    deadline->async_wait([weak = std::weak_ptr<http::Exchange>(exchange)](boost::system::error_code ec) {
       if (ec) return;
       if (auto ex = weak.lock()) ex->cancel(ProxyError::kTimeout);
     });
   }
 
   co_await forward(*entry, exchange);
-  deadline.cancel();
+  if (deadline) deadline->cancel();
   record(*entry, *exchange);
 }
 

@@ -29,6 +29,12 @@ constexpr size_t kReadChunk = 16 * 1024;
 // A stalled upstream write is normally ended by the forwarder's request
 // timeout (cancel → socket closed); this bounds it regardless.
 constexpr std::chrono::milliseconds kWriteStall{std::chrono::minutes(5)};
+// A connection reused sooner than this after its last response is never
+// watched while idle: the watch read would cost a failed recv (EAGAIN) per
+// request on a busy connection. A server that closes in that window is
+// found out by the next request, which then fails before any response byte
+// and is retried as not-processed (DESIGN.md §6).
+constexpr std::chrono::milliseconds kIdleWatchDelay{50};
 
 }  // namespace
 
@@ -43,12 +49,9 @@ struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
         readTimer(socket.get_executor()),
         writeDeadline(socket.get_executor(), [this] { close(); }),
         idleDeadline(socket.get_executor(), [this] { retireIfIdle(idleGeneration); }),
+        watchDeadline(socket.get_executor(), [this] { startIdleWatch(); }),
         shared(std::move(sh)),
-        gauge(g) {
-    // Once, for the probe in takeIdle() (a per-use FIONBIO would be a syscall per request).
-    boost::system::error_code ec;
-    socket.non_blocking(true, ec);
-  }
+        gauge(g) {}
   ~Connection() { close(); }
 
   void close() {
@@ -56,6 +59,7 @@ struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
     closed = true;
     http::h1io::closeSocket(socket);
     idleDeadline.clear();
+    watchDeadline.clear();
     writeDeadline.clear();
     if (auto s = shared.lock()) --s->open;
     if (gauge) gauge->add(-1);
@@ -70,6 +74,35 @@ struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
     if (auto s = shared.lock()) std::erase(s->idle, self);
     idle = false;
     close();
+  }
+
+  // One read pending while idle: its completion means the server closed the
+  // connection or sent bytes nobody asked for — done either way. (A read,
+  // not async_wait(wait_read): Asio re-registers with epoll_ctl per wait.)
+  void startIdleWatch() {
+    if (!idle || closed || watching) return;
+    watching = true;
+    char* into = in.prepare(1);
+    socket.async_read_some(boost::asio::buffer(into, 1),
+                           [weak = weak_from_this(), gen = idleGeneration](boost::system::error_code, size_t) {
+                             auto c = weak.lock();
+                             if (!c || c->idleGeneration != gen) return;  // taken since (and the flag reset)
+                             c->watching = false;
+                             c->retireIfIdle(gen);
+                           });
+  }
+
+  // Ends the idle period: the connection is about to carry a request.
+  void takeForUse() {
+    idle = false;
+    ++idleGeneration;
+    idleDeadline.clear();
+    watchDeadline.clear();
+    if (watching) {
+      watching = false;
+      boost::system::error_code ec;
+      socket.cancel(ec);  // the watch read; its handler sees the new generation
+    }
   }
 
   // Bounds a stalled write (kWriteStall) by closing the connection.
@@ -89,12 +122,14 @@ struct Http1Pool::Connection : std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer readTimer;  // tunnel reads only
   net::Deadline writeDeadline;
   net::Deadline idleDeadline;
+  net::Deadline watchDeadline;  // starts the idle watch after kIdleWatchDelay
   std::weak_ptr<Shared> shared;
   Gauge* gauge;
   std::string head;  // serialized request head, kept for its capacity
   uint32_t requests = 0;
   uint64_t idleGeneration = 0;
   bool idle = false;
+  bool watching = false;
   bool closed = false;
 };
 
@@ -137,38 +172,23 @@ std::shared_ptr<Http1Pool::Connection> Http1Pool::takeIdle() {
   while (!idle.empty()) {
     auto c = std::move(idle.back());
     idle.pop_back();
-    c->idle = false;
-    ++c->idleGeneration;
-    boost::system::error_code ec;
-    c->idleDeadline.clear();
-    c->socket.cancel(ec);  // the idle watch read; its handler sees the new generation
-    if (c->closed) continue;
-    // A server that closed while idle (FIN already here, the watcher not
-    // yet run): skip it instead of failing a request on it.
-    char probe;
-    c->socket.receive(boost::asio::buffer(&probe, 1), boost::asio::socket_base::message_peek, ec);
-    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) return c;
-    c->close();
+    c->takeForUse();
+    // No peek for a FIN here (a syscall per request): a server that closed
+    // unnoticed makes the request fail before any response byte, and a
+    // reused connection's such failure is retried as not-processed.
+    if (!c->closed) return c;
   }
   return nullptr;
 }
 
-// Idle watch without a coroutine or a race per request: one read stays
-// pending on the idle connection (its completion means the server closed it
-// or sent bytes nobody asked for: done either way), and the idle timeout is a
-// lazily re-armed deadline. takeIdle() cancels the read and clears the
-// deadline; a stale completion sees a newer generation and does nothing.
-// (A read rather than async_wait(wait_read): Asio re-registers the descriptor
-// with epoll_ctl for every wait, but not for reads.)
+// Idle watch without a coroutine or a race per request: the idle timeout is
+// a lazily re-armed deadline, and the watch read starts only once the
+// connection has been idle for kIdleWatchDelay (see startIdleWatch()).
 void Http1Pool::makeIdle(std::shared_ptr<Connection> conn) {
   conn->idle = true;
-  uint64_t gen = ++conn->idleGeneration;
+  ++conn->idleGeneration;
   conn->idleDeadline.setAfter(options_.idleTimeout);
-  char* into = conn->in.prepare(1);
-  conn->socket.async_read_some(boost::asio::buffer(into, 1),
-                               [weak = std::weak_ptr<Connection>(conn), gen](boost::system::error_code, size_t) {
-                                 if (auto c = weak.lock()) c->retireIfIdle(gen);
-                               });
+  conn->watchDeadline.setAfter(kIdleWatchDelay);
   shared_->idle.push_back(std::move(conn));
 }
 

@@ -3,9 +3,11 @@
 // one worker (DESIGN.md §3, §6 "h1 pool").
 //
 // - Idle connections are reused most-recently-used first and closed after
-//   PoolOptions::idleTimeout, or as soon as the server closes them (a pooled
-//   connection the server closed never causes an error: a request that fails
-//   on a reused connection before any response byte returns kNotProcessed).
+//   PoolOptions::idleTimeout, or as soon as the server closes them once they
+//   have been idle for 50 ms (a busy connection is not watched: that would
+//   cost a syscall per request). A pooled connection the server closed never
+//   causes an error: a request that fails on a reused connection before any
+//   response byte returns kNotProcessed.
 // - `Connection: close` from the server, max_requests_per_connection, an
 //   early response (request body not fully sent) or any error mean the
 //   connection is never reused.

@@ -97,7 +97,8 @@ class DemoRun:
         raise AssertionError(f"no {pattern!r} in the demo's output after {timeout}s:\n{self.output()}")
 
     def folder(self):
-        return self.wait_for(r"demo: working folder (\S+)", 15).group(1)
+        self.dir = self.wait_for(r"demo: working folder (\S+)", 15).group(1)
+        return self.dir
 
     def wait_children(self, folder, timeout=30):
         deadline = time.monotonic() + timeout
@@ -115,6 +116,10 @@ class DemoRun:
         if self.reader:
             self.reader.join(5)
         self.log.close()
+        # A demo that failed (or was killed) keeps its folder for debugging;
+        # the test's own logs already hold its output.
+        if getattr(self, "dir", None):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def assert_nothing_left(test, folder, run, timeout=5.0):
@@ -196,8 +201,6 @@ class DemoTest(WeftTestCase):
         run = self.run_demo("--duration", "60", "--no-tty")
         folder = run.folder()
         run.wait_children(folder)
-        # A killed demo cannot remove its folder: the test does.
-        self.addCleanup(shutil.rmtree, folder, True)
         run.p.kill()
         run.p.wait(10)
         assert_nothing_left(self, folder, run, timeout=5.0)

@@ -1,5 +1,6 @@
 #include "http/codec/http1_parser.h"
 
+#include <array>
 #include <cctype>
 #include <optional>
 
@@ -40,17 +41,17 @@ std::string_view http1ErrorReason(Http1Error e) {
 
 namespace {
 
-bool isTchar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+// RFC 9110 §5.6.2 tchar, as a table: the head pre-scan looks up every byte
+// of every field name.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+bool isTchar(unsigned char c) { return kTchar[c]; }
 
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -340,8 +341,7 @@ Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
     std::string_view line = head.substr(pos, eol - 1 - pos);
     pos = eol + 1;
     if (line.empty()) break;  // end of head
-    for (char c : line)
-      if (c == '\r') return Http1Error::kBareCr;
+    if (line.find('\r') != std::string_view::npos) return Http1Error::kBareCr;
     if (firstLine) {
       firstLine = false;
       if (line.front() == ' ' || line.front() == '\t') return Http1Error::kBadStartLine;

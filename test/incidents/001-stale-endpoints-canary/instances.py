@@ -35,6 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from peers import h2_conn, pb_echo_response  # noqa: E402
 
 import h2.errors  # noqa: E402
+import h2.exceptions  # noqa: E402
 import h2.events  # noqa: E402
 
 
@@ -94,9 +95,12 @@ class H2Protocol(asyncio.Protocol):
                     inst.first = now
                 inst.last = now
                 sid = ev.stream_id
-                self.conn.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/grpc")])
-                self.conn.send_data(sid, inst.body)
-                self.conn.send_headers(sid, [(b"grpc-status", b"0")], end_stream=True)
+                try:
+                    self.conn.send_headers(sid, [(b":status", b"200"), (b"content-type", b"application/grpc")])
+                    self.conn.send_data(sid, inst.body)
+                    self.conn.send_headers(sid, [(b"grpc-status", b"0")], end_stream=True)
+                except h2.exceptions.StreamClosedError:
+                    pass  # the client cancelled it (RST_STREAM in the same read): nothing to answer
             elif isinstance(ev, h2.events.DataReceived):
                 self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         out = self.conn.data_to_send()
@@ -173,6 +177,8 @@ class Control:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                          b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
             await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass  # a readiness probe connects and closes without a request
         except Exception as e:  # noqa: BLE001
             print(f"control error: {e!r}", flush=True)
         finally:

@@ -47,13 +47,21 @@ def services_yaml(stable, canary, canary_weight):
 
 
 class Instances:
-    def __init__(self, env):
-        self.port = free_port()
-        self.proc = env.start("instances", [PYTHON, os.path.join(HERE, "instances.py"), "--control-port", str(self.port)])
-        wait_port(self.port, proc=self.proc)
+    """The instances, spread over several instances.py processes: Python h2 costs CPU per call, and on a
+    loaded 2-core machine one process may not get enough of it for 1 000 calls/s."""
 
-    def call(self, method, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def __init__(self, env, processes=4):
+        self.procs = []
+        for i in range(processes):
+            port = free_port()
+            proc = env.start(f"instances{i}", [PYTHON, os.path.join(HERE, "instances.py"), "--control-port", str(port)])
+            wait_port(port, proc=proc)
+            self.procs.append((port, proc))
+        self.owner = {}  # instance port -> control port
+        self.turn = 0
+
+    def call(self, port, method, path):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             c.request(method, path)
             r = c.getresponse()
@@ -62,13 +70,35 @@ class Instances:
             c.close()
 
     def spawn(self, n, prefix):
-        return self.call("POST", f"/spawn?n={n}&prefix={prefix}")["instances"]
+        out = []
+        for _ in range(n):
+            port = self.procs[self.turn % len(self.procs)][0]
+            self.turn += 1
+            for i in self.call(port, "POST", f"/spawn?n=1&prefix={prefix}{self.turn}-")["instances"]:
+                self.owner[i["port"]] = port
+                out.append(i)
+        return out
 
     def kill(self, instances):
-        return self.call("POST", "/kill?ports=" + ",".join(str(i["port"]) for i in instances))["killed_at"]
+        by_owner = {}
+        for i in instances:
+            by_owner.setdefault(self.owner[i["port"]], []).append(str(i["port"]))
+        times = []
+
+        def one(port, ports):
+            times.append(self.call(port, "POST", "/kill?ports=" + ",".join(ports))["killed_at"])
+        threads = [threading.Thread(target=one, args=item) for item in by_owner.items()]  # all at once
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return min(times)
 
     def stats(self):
-        return self.call("GET", "/stats")["instances"]
+        return [s for port, _ in self.procs for s in self.call(port, "GET", "/stats")["instances"]]
+
+    def alive(self):
+        return all(proc.alive() for _, proc in self.procs)
 
 
 def wait_all(proxies, addresses, timeout):
@@ -111,6 +141,10 @@ def run(env, cycles, rate, workers, log=print):
                                "--out", out])
     time.sleep(1.0)
 
+    # Every apex version the controller served, in order, with its set size.
+    first = ctl.served()[APEX]
+    history = [(first["version"], len(first["endpoints"]))]
+
     # The invariant sampler: every ~100 ms one proxy, all its workers.
     stop = threading.Event()
     inv = {"samples": 0, "violations": [], "errors": [], "max_pending": 0}
@@ -121,7 +155,7 @@ def run(env, cycles, rate, workers, log=print):
             p = proxies[k % len(proxies)]
             k += 1
             try:
-                n, bad = invariant_sample(p, APEX)
+                n, bad = invariant_sample(p, APEX, history)
                 inv["samples"] += n
                 inv["violations"] += bad
                 for v in worker_views(p, APEX):
@@ -140,12 +174,15 @@ def run(env, cycles, rate, workers, log=print):
             for p in proxies + [ctl]:
                 if not p.proc.alive():
                     raise HarnessError(f"{getattr(p, 'name', 'controller')} exited during cycle {k}")
+            if not inst.alive():
+                raise HarnessError(f"an instances process exited during cycle {k}")
             canary = inst.spawn(PER_SERVICE, f"c{k}-")
             weight = CANARY_WEIGHTS[k % len(CANARY_WEIGHTS)]
             # 1. deploy the canary and shift weight to it: 16 endpoints.
             old = ctl.served().get(APEX, {}).get("version")
             ctl.write_services(services_yaml(stable, canary, weight))
-            ctl.wait_version_change(APEX, old)
+            version, eps = ctl.wait_version_change(APEX, old)
+            history.append((version, len(eps)))
             took = wait_all(proxies, addrs(stable) + addrs(canary), CONVERGE_BOUND_S)
             if took is None:
                 unconverged.append((k, "shift"))
@@ -155,7 +192,8 @@ def run(env, cycles, rate, workers, log=print):
             old = ctl.served()[APEX]["version"]
             t_write = time.monotonic()
             ctl.write_services(services_yaml(canary, [], 0))
-            ctl.wait_version_change(APEX, old)
+            version, eps = ctl.wait_version_change(APEX, old)
+            history.append((version, len(eps)))
             took = wait_all(proxies, addrs(canary), CONVERGE_BOUND_S)
             if took is None:
                 unconverged.append((k, "promote"))

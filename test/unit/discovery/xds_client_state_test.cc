@@ -245,6 +245,12 @@ TEST(XdsClientState, AbsentClusterDoesNotExistAndUnsubscribedNamesAreIgnored) {
   EXPECT_FALSE(out.updates[0].exists);
   EXPECT_TRUE(out.updates[0].endpoints.empty());
   EXPECT_FALSE(s.status()[0].exists);
+  // "absent" with endpoints contradicts itself: NACKed, nothing delivered
+  // (found by the xds_response fuzz target's checks).
+  out = s.onResponse(eds(std::string(kAbsentVersion), "2b", {assignment("gone:80", {{"10.0.0.1", 80, 1}})}), kNow);
+  EXPECT_TRUE(out.nacked);
+  EXPECT_THAT(out.error, HasSubstr("absent"));
+  EXPECT_TRUE(out.updates.empty());
 
   out = s.onResponse(eds("v9", "3", {assignment("other:80", {{"10.0.0.1", 80, 1}})}), kNow);
   EXPECT_FALSE(out.nacked);

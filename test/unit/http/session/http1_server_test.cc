@@ -231,6 +231,36 @@ TEST(Http1Server, KeepAliveAndPipelinedRequestsInOrder) {
   EXPECT_EQ(r4.head.headers.get("x-path"), "/four");
 }
 
+// Requests that arrive while a bodyless request's response is pending are
+// picked up by the read kept outstanding during the response (the next
+// readHead() takes it over): nothing is lost or reordered, whether they
+// arrive whole, split, or with a body.
+TEST(Http1Server, RequestsArrivingDuringAPendingResponseAreServedInOrder) {
+  Server server([](std::shared_ptr<Exchange> ex) -> awaitable<void> {
+    if (ex->request.path.starts_with("/slow")) co_await sleepFor(40ms);
+    co_await echo(std::move(ex));
+  });
+  server.start();
+  Client c(server.port);
+  for (int round = 0; round < 3; ++round) {
+    c.send("GET /slow1 HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    std::this_thread::sleep_for(10ms);  // arrives while /slow1 is pending
+    c.send("GET /two HTTP/1.1\r\nHo");
+    std::this_thread::sleep_for(5ms);
+    c.send("st: a.test\r\n\r\nPOST /three HTTP/1.1\r\nHost: a.test\r\nContent-Length: 6\r\n\r\nabc");
+    std::this_thread::sleep_for(5ms);
+    c.send("def");
+    auto r1 = c.readResponse();
+    auto r2 = c.readResponse();
+    auto r3 = c.readResponse();
+    ASSERT_TRUE(r1.complete && r2.complete && r3.complete) << "round " << round;
+    EXPECT_EQ(r1.head.headers.get("x-path"), "/slow1");
+    EXPECT_EQ(r2.head.headers.get("x-path"), "/two");
+    EXPECT_EQ(r3.head.headers.get("x-path"), "/three");
+    EXPECT_EQ(r3.body, "abcdef");
+  }
+}
+
 TEST(Http1Server, ClientConnectionCloseEndsConnection) {
   Server server(echo);
   server.start();
