@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan fuzz fuzz-build bench bench-smoke soak clean
+.PHONY: all deps build demo test test-asan fuzz fuzz-build bench bench-smoke bench-controller soak clean
 
 all: build
 
@@ -56,6 +56,11 @@ bench: build
 soak: build
 	@/usr/bin/python3 bench/soak/churn.py --weft $(BUILD)/bin/weft
 	@/usr/bin/python3 bench/soak/connection_churn.py --weft $(BUILD)/bin/weft
+
+# Controller scale (issue 4): 10 000 endpoints, 1 000 services, 100 subscribers,
+# 100 changes/s through etcd; about 2 minutes (docs/benchmarks.md).
+bench-controller: build
+	@/usr/bin/python3 bench/controller_scale/run.py --weft $(BUILD)/bin/weft --client $(BUILD)/bench/weft_controller_scale_bench
 
 bench-smoke: build
 	@/usr/bin/python3 bench/e2e/run.py --weft $(BUILD)/bin/weft --smoke

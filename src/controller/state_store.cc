@@ -176,6 +176,18 @@ std::shared_ptr<const Snapshot> buildSnapshot(const SourceState& source, const S
     auto name = c.name;  // the right-hand side below is evaluated (and moves c) first
     snap->clusters[name] = std::make_shared<const ClusterState>(std::move(c));
   }
+  uint64_t h = 14695981039346656037ull;
+  for (const auto& [name, c] : snap->clusters) {
+    for (std::string_view part : {std::string_view(name), std::string_view(c->clusterResourceVersion)}) {
+      for (unsigned char ch : part) {
+        h ^= ch;
+        h *= 1099511628211ull;
+      }
+      h ^= 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  snap->cdsVersion = h;
   return snap;
 }
 

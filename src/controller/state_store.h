@@ -42,6 +42,10 @@ struct ClusterState {
 struct Snapshot {
   uint64_t generation = 0;
   std::map<std::string, std::shared_ptr<const ClusterState>> clusters;
+  // Hash of every cluster's name and clusterResourceVersion: equal in two
+  // snapshots when no Cluster (CDS) resource differs, so subscribers can skip
+  // CDS work on endpoint-only changes.
+  uint64_t cdsVersion = 0;
 
   // nullptr when the snapshot has no such cluster.
   const std::shared_ptr<const ClusterState>* find(const std::string& name) const;

@@ -31,6 +31,9 @@ RequestKind XdsStreamState::onRequest(const XdsRequest& req) {
 
   // Names are applied from every request: the client sends its whole current
   // subscription each time, in order. Only names new to the stream are sent.
+  // The same list as last time changes nothing (and an ACK usually repeats it).
+  if (lastNames_[ti] == req.names && (*type == ResourceType::kEndpoint || cdsSubscribed_)) return kind;
+  lastNames_[ti] = req.names;
   if (*type == ResourceType::kCluster) {
     std::set<std::string> names(req.names.begin(), req.names.end());
     bool wildcard = names.count("*") > 0 || (names.empty() && (!cdsSubscribed_ || cdsWildcard_));
@@ -59,16 +62,19 @@ RequestKind XdsStreamState::onRequest(const XdsRequest& req) {
 }
 
 void XdsStreamState::onSnapshot(std::shared_ptr<const Snapshot> snap) {
+  // Endpoint churn leaves every Cluster resource as it was: no CDS signature
+  // to recompute then (next() compares signatures when it may have changed).
+  if (cdsSubscribed_ && snap->cdsVersion != snap_->cdsVersion) cdsDirty_ = true;
   snap_ = std::move(snap);
-  if (cdsSubscribed_) cdsDirty_ = true;  // next() compares signatures
   for (auto& [name, e] : eds_) {
     if (!e.queued && versionOf(name) != e.sentVersion) markEds(name, e);
   }
 }
 
-std::string XdsStreamState::versionOf(const std::string& name) const {
+const std::string& XdsStreamState::versionOf(const std::string& name) const {
+  static const std::string absent(kAbsentVersion);
   auto* c = snap_->find(name);
-  return c ? (*c)->version : std::string(kAbsentVersion);
+  return c ? (*c)->version : absent;
 }
 
 void XdsStreamState::markEds(const std::string& name, EdsEntry& e) {
@@ -130,7 +136,7 @@ std::optional<XdsResponse> XdsStreamState::next() {
     auto it = eds_.find(name);
     if (it == eds_.end()) continue;
     it->second.queued = false;
-    auto version = versionOf(name);
+    const auto& version = versionOf(name);
     if (version == it->second.sentVersion) continue;  // changed and changed back meanwhile
     it->second.sentVersion = version;
     auto* c = snap_->find(name);

@@ -95,7 +95,8 @@ class XdsStreamState {
     std::string sentVersion;  // "" before the first send
     bool queued = false;      // in edsDirty_
   };
-  std::string versionOf(const std::string& name) const;
+  // A reference into the snapshot (or to the absent version): no copy per name.
+  const std::string& versionOf(const std::string& name) const;
   void markEds(const std::string& name, EdsEntry& e);
   std::string cdsSignature() const;
   std::string newNonce();
@@ -109,6 +110,10 @@ class XdsStreamState {
   std::vector<std::string> cdsNames_;  // sorted, unique
   std::string cdsSentSignature_;
   bool cdsDirty_ = false;
+  // The names of the last request of each type, as sent: a client repeats its
+  // whole subscription in every ACK, and an unchanged one (the common case,
+  // one per response) must not cost a rebuild of the subscription.
+  std::vector<std::string> lastNames_[2];
 
   // EDS
   std::map<std::string, EdsEntry> eds_;

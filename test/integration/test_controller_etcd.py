@@ -128,7 +128,8 @@ class ControllerEtcd(WeftTestCase):
         ctl.wait_serving(timeout=15)  # backoff is capped at 10 s
         self.assertEqual(ctl.get("/ready")[0], 200)
         ads = self.client(ctl, ["a.test:80"])
-        self.assertEqual(ads.recv_eds(5, ["a.test:80"])["a.test:80"][1], {"127.0.0.1:9101": 1})
+        # The controller may have listed before the put (then the watch brings it): wait for the set.
+        self.wait_eds(ads, "a.test:80", {"127.0.0.1:9101": 1}, 5)
 
         # etcd goes away: the controller keeps serving what it had (no empty set is pushed).
         etcd.stop()

@@ -206,3 +206,51 @@ TEST(XdsStreamState, UnknownTypeIsIgnored) {
 
 }  // namespace
 }  // namespace weft::controller
+
+namespace weft::controller {
+namespace {
+
+// ACKs repeat the whole subscription; the unchanged-list fast path must still
+// see a list that did change, and endpoint-only snapshots must not cost CDS.
+TEST(XdsStreamState, RepeatedNamesAreCheapButChangedNamesStillApply) {
+  XdsStreamState s;
+  auto snap = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}, {"c:80", 1}}), nullptr);
+  s.onSnapshot(snap);
+  s.onRequest(cds({"a:80", "b:80"}));
+  s.onRequest(eds({"a:80", "b:80"}));
+  auto first = drain(s);
+  ASSERT_EQ(first.size(), 3u);  // CDS + two EDS
+  EXPECT_EQ(s.onRequest(eds({"a:80", "b:80"}, first.back().nonce, first.back().versionInfo)), RequestKind::kAck);
+  EXPECT_TRUE(drain(s).empty());
+  // Same names, another order: a new list, nothing new to send.
+  s.onRequest(eds({"b:80", "a:80"}, first.back().nonce));
+  EXPECT_TRUE(drain(s).empty());
+  // One name more: only it is sent.
+  s.onRequest(eds({"b:80", "a:80", "c:80"}, first.back().nonce));
+  auto more = drain(s);
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].resources[0].name, "c:80");
+  // One name less, then back: it is new to the stream again.
+  s.onRequest(eds({"b:80", "a:80"}, more[0].nonce));
+  s.onRequest(eds({"b:80", "a:80", "c:80"}, more[0].nonce));
+  EXPECT_EQ(drain(s).size(), 1u);
+
+  // Endpoint churn: EDS only; a new cluster in the CDS subscription: CDS.
+  auto next = buildSnapshot(withEndpoints({{"a:80", 2}, {"b:80", 1}, {"c:80", 1}}), snap.get());
+  EXPECT_EQ(next->cdsVersion, snap->cdsVersion);
+  s.onSnapshot(next);
+  auto churn = drain(s);
+  ASSERT_EQ(churn.size(), 1u);
+  EXPECT_EQ(churn[0].type, ResourceType::kEndpoint);
+  auto grown = buildSnapshot(withEndpoints({{"a:80", 2}, {"b:80", 1}, {"c:80", 1}, {"d:80", 1}}), next.get());
+  EXPECT_NE(grown->cdsVersion, next->cdsVersion);
+  s.onRequest(cds({"a:80", "b:80", "d:80"}));
+  s.onSnapshot(grown);
+  auto listing = drain(s);
+  ASSERT_FALSE(listing.empty());
+  EXPECT_EQ(listing[0].type, ResourceType::kCluster);
+  EXPECT_EQ(listing[0].resources.size(), 3u);
+}
+
+}  // namespace
+}  // namespace weft::controller
