@@ -104,39 +104,35 @@ std::vector<double> canaryShares(WarmupSim& sim, size_t from, size_t to, int sec
   return shares;
 }
 
-TEST(BalancerWarmup, NewEndpointsNextToMeasuredOnesGetTheirWeightFromTheStart) {
+// `stable` endpoints of `stableWeight` serve for a simulated minute (their
+// estimates converge from the 30 ms default to ~1 ms), then `canaries` alike
+// endpoints of `canaryWeight` are added; returns the canaries' share in each
+// of the following `seconds`.
+std::vector<double> canaryRollout(size_t stable, uint32_t stableWeight, size_t canaries, uint32_t canaryWeight,
+                                  int seconds, bool seed = true) {
   WarmupSim sim;
-  sim.add(2, 1, microseconds(1000));  // stable, ~1 ms on loopback
-  sim.run(seconds(60));               // established: converged from the 30 ms default
-  sim.add(2, 1, microseconds(1000));  // the canary, 50/50 by weight
-  auto shares = canaryShares(sim, 2, 4, 10);
-  for (size_t s = 0; s < shares.size(); ++s) {
-    SCOPED_TRACE("second " + std::to_string(s));
-    EXPECT_NEAR(shares[s], 0.5, 0.1);
-  }
+  sim.add(stable, stableWeight, microseconds(1000));
+  sim.run(std::chrono::seconds(60));
+  sim.add(canaries, canaryWeight, microseconds(1000), seed);
+  return canaryShares(sim, stable, stable + canaries, seconds);
+}
+
+void expectSharesNear(const std::vector<double>& shares, double target, double tolerance) {
+  for (size_t s = 0; s < shares.size(); ++s) EXPECT_NEAR(shares[s], target, tolerance) << "second " << s;
+}
+
+TEST(BalancerWarmup, NewEndpointsNextToMeasuredOnesGetTheirWeightFromTheStart) {
+  expectSharesNear(canaryRollout(2, 1, 2, 1, 10), 0.5, 0.1);  // a 50/50 canary
 }
 
 TEST(BalancerWarmup, WithoutTheSeedNewEndpointsAreStarved) {
   // The defect this guards against (and proof the test above can fail):
   // starting at the 30 ms default among ~1 ms peers.
-  WarmupSim sim;
-  sim.add(2, 1, microseconds(1000));
-  sim.run(seconds(60));
-  sim.add(2, 1, microseconds(1000), /*seed=*/false);
-  auto shares = canaryShares(sim, 2, 4, 2);
-  EXPECT_LT(shares[0], 0.3);
+  EXPECT_LT(canaryRollout(2, 1, 2, 1, 1, /*seed=*/false)[0], 0.3);
 }
 
 TEST(BalancerWarmup, WeightsOtherThanEvenAreFollowedFromTheStart) {
-  WarmupSim sim;
-  sim.add(3, 3, microseconds(1000));  // stable: 9 of 10 units
-  sim.run(seconds(60));
-  sim.add(1, 1, microseconds(1000));  // a 10 % canary
-  auto shares = canaryShares(sim, 3, 4, 5);
-  for (size_t s = 0; s < shares.size(); ++s) {
-    SCOPED_TRACE("second " + std::to_string(s));
-    EXPECT_NEAR(shares[s], 0.1, 0.05);
-  }
+  expectSharesNear(canaryRollout(3, 3, 1, 1, 5), 0.1, 0.05);  // a 10 % canary: 1 of 10 units
 }
 
 TEST(BalancerWarmup, ASlowNewcomerStillLosesTrafficAtOnce) {
