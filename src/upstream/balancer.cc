@@ -73,8 +73,22 @@ size_t Balancer::sampleWeighted() {
   return u < aliasProbability_[k] ? k : alias_[k];
 }
 
-Pick Balancer::pickReady(const EndpointState* avoid) {
-  auto now = EndpointState::Clock::now();
+std::optional<double> Balancer::peerEstimateNanos(EndpointState::Clock::time_point now) const {
+  std::vector<double> estimates;
+  estimates.reserve(ready_.size());
+  for (size_t k : ready_)
+    if (endpoints_[k]->load().measured()) estimates.push_back(endpoints_[k]->load().estimateNanos(now));
+  if (estimates.empty()) return std::nullopt;
+  size_t mid = estimates.size() / 2;
+  std::nth_element(estimates.begin(), estimates.begin() + mid, estimates.end());
+  if (estimates.size() % 2) return estimates[mid];
+  // Even count: the mean of the two middle values (the lower one is the
+  // largest of the lower half).
+  double lower = *std::max_element(estimates.begin(), estimates.begin() + mid);
+  return (lower + estimates[mid]) / 2;
+}
+
+Pick Balancer::pickReadyAt(EndpointState::Clock::time_point now, const EndpointState* avoid) {
   auto cost = [&](size_t k) { return endpoints_[ready_[k]]->cost(now); };
   size_t a = sampleWeighted();
   // A second candidate equal to the first compares nothing: draw again (a few

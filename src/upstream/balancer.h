@@ -15,6 +15,7 @@
 // ready), the ready path allocates nothing.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -50,7 +51,16 @@ class Balancer {
   boost::asio::awaitable<Pick> pick(const EndpointState* avoid = nullptr);
 
   // The synchronous path of pick() when readyCount() > 0 (no waiting).
-  Pick pickReady(const EndpointState* avoid = nullptr);
+  Pick pickReady(const EndpointState* avoid = nullptr) { return pickReadyAt(EndpointState::Clock::now(), avoid); }
+  Pick pickReadyAt(EndpointState::Clock::time_point now, const EndpointState* avoid = nullptr);
+
+  // The median peak-EWMA estimate of the ready endpoints that have measured
+  // at least one response, or nullopt when none has: what a newly added
+  // endpoint starts from (Cluster::setEndpoints) instead of the default RTT.
+  // The median, not the mean: one slow or spiking peer must not hand every
+  // newcomer its penalty. O(endpoints) and it allocates, so it is for
+  // endpoint-set changes only, never per request.
+  std::optional<double> peerEstimateNanos(EndpointState::Clock::time_point now) const;
 
   bool failingFast() const { return failFast_; }
   size_t waiting() const { return waiting_; }

@@ -49,6 +49,11 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
   std::array<int32_t, 3> delta{};  // applied in one step: the exported counts jump from set to set
   std::vector<std::unique_ptr<Slot>> next;
   std::vector<Slot*> fresh;
+  // New endpoints start from what their peers measure, not from the default
+  // RTT (peak_ewma.h): taken over the set as it stands before this change,
+  // i.e. the ready endpoints that have served requests.
+  auto now = EndpointState::Clock::now();
+  auto peerEstimate = balancer_.peerEstimateNanos(now);
   for (const auto& spec : endpoints) {
     auto addr = net::parseEndpoint(spec.address);
     if (!addr) {
@@ -64,7 +69,8 @@ void Cluster::setEndpoints(const std::vector<model::Endpoint>& endpoints) {
     if (!slot) {
       slot = std::make_unique<Slot>();
       slot->address = *addr;
-      slot->state = std::make_shared<EndpointState>(spec.address, spec.weight, policy_, EndpointState::Clock::now());
+      slot->state = std::make_shared<EndpointState>(spec.address, spec.weight, policy_, now);
+      if (peerEstimate) slot->state->load().seed(*peerEstimate, now);
       slot->probeTimer = std::make_unique<asio::steady_timer>(ex_);
       slot->alive = std::make_shared<bool>(true);
       delta[static_cast<size_t>(EndpointHealth::kPending)]++;

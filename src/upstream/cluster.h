@@ -55,7 +55,9 @@ class Cluster {
 
   // Replaces the endpoint set (config reload or discovery). Endpoints that stay
   // keep their state, statistics and pools; new ones start pending and are
-  // probed at once; removed ones stop being dialed and their pools drain.
+  // probed at once, their latency estimate seeded from the measured ready
+  // peers (Balancer::peerEstimateNanos; the default RTT when there are none);
+  // removed ones stop being dialed and their pools drain.
   void setEndpoints(const std::vector<model::Endpoint>& endpoints);
   void setBalancerOptions(const BalancerOptions& o) { balancer_.setOptions(o); }
 

@@ -8,6 +8,14 @@
 // of the two candidates (Balancer) decides, and shares follow the weights;
 // under load, in-flight per unit of weight is what is compared. Worker thread
 // only; times are passed in so tests drive the clock.
+//
+// A fresh estimate starts at the default RTT. An endpoint added next to
+// measured peers is instead seeded with their representative estimate
+// (Cluster::setEndpoints, Balancer::peerEstimateNanos): starting at 30 ms
+// among ~1 ms peers would starve every new endpoint for about one decay
+// period, exactly while a canary or a rolled-out pod is being watched. The
+// seed is not a measurement: measured() stays false until the first sample,
+// and a slower first sample still replaces the seed at once (peak).
 #include <chrono>
 #include <cstdint>
 
@@ -19,6 +27,11 @@ class PeakEwma {
   PeakEwma(std::chrono::nanoseconds defaultRtt, std::chrono::nanoseconds decay, Clock::time_point now);
 
   void observe(std::chrono::nanoseconds rtt, Clock::time_point now);
+  // Starts from `estimateNanos` instead of the default; ignored once the
+  // endpoint has a sample of its own (its measurements outrank its peers').
+  void seed(double estimateNanos, Clock::time_point now);
+  // True once observe() has been called.
+  bool measured() const { return measured_; }
   // Estimate in nanoseconds, decayed to `now` (decay applies between updates).
   double estimateNanos(Clock::time_point now) const;
 
@@ -36,6 +49,7 @@ class PeakEwma {
   double estimate_;
   Clock::time_point stamp_;
   uint32_t inFlight_ = 0;
+  bool measured_ = false;
 };
 
 }  // namespace weft::upstream
