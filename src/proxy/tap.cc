@@ -15,12 +15,26 @@ static_assert(std::is_trivially_copyable_v<TapRecord>, "records are copied into 
 // the other's with acquire, so a slot is never read while being written.
 // head_ and tail_ sit on their own cache lines so the worker and the admin
 // thread do not bounce one line between them.
+//
+// The slots (~460 B x 4096 per worker, 3.6 MiB with 2 workers) are allocated
+// on the first attach, by the admin thread, and published to the producer
+// with release/acquire: a proxy nobody taps never pays for them (idle RSS,
+// docs/benchmarks.md). They stay until the Tap is destroyed (after the
+// workers stop), so a producer never sees them go away.
 struct Tap::Ring {
-  explicit Ring(size_t capacity, Counter& droppedCounter)
-      : slots(capacity), mask(capacity - 1), dropped(droppedCounter) {}
+  Ring(size_t capacity, Counter& droppedCounter) : capacity(capacity), mask(capacity - 1), dropped(droppedCounter) {}
 
-  std::vector<TapRecord> slots;
+  // Admin thread. Allocates the slots once; the producer sees them through `slots`.
+  void allocate() {
+    if (storage) return;
+    storage = std::make_unique<TapRecord[]>(capacity);
+    slots.store(storage.get(), std::memory_order_release);
+  }
+
+  const size_t capacity;
   const size_t mask;
+  std::unique_ptr<TapRecord[]> storage;      // owned and read by the admin thread
+  std::atomic<TapRecord*> slots{nullptr};    // the producer's view of `storage`
   Counter& dropped;  // written by the producer only
   alignas(64) std::atomic<uint64_t> tail{0};
   alignas(64) std::atomic<uint64_t> head{0};
@@ -51,18 +65,21 @@ void Tap::uninstall() {
 void Tap::push(size_t worker, const TapRecord& record) {
   if (worker >= rings_.size()) return;
   Ring& r = *rings_[worker];
+  TapRecord* slots = r.slots.load(std::memory_order_acquire);
+  if (!slots) return;  // never attached: nothing to record for
   uint64_t t = r.tail.load(std::memory_order_relaxed);
   if (t - r.head.load(std::memory_order_acquire) > r.mask) {
     r.dropped.inc();
     return;
   }
-  r.slots[t & r.mask] = record;
+  slots[t & r.mask] = record;
   r.tail.store(t + 1, std::memory_order_release);
 }
 
 void Tap::attach() {
   if (clients_.load(std::memory_order_relaxed) == 0) {
     // Whatever sits in the rings predates every client: skip it.
+    for (auto& r : rings_) r->allocate();
     for (auto& r : rings_) r->head.store(r->tail.load(std::memory_order_acquire), std::memory_order_release);
   }
   if (installed_ == this) clients_.fetch_add(1, std::memory_order_relaxed);
@@ -77,7 +94,7 @@ void Tap::drain(std::vector<TapRecord>& out) {
   for (auto& r : rings_) {
     uint64_t h = r->head.load(std::memory_order_relaxed);
     uint64_t t = r->tail.load(std::memory_order_acquire);
-    for (; h != t; ++h) out.push_back(r->slots[h & r->mask]);
+    for (; h != t; ++h) out.push_back(r->storage[h & r->mask]);  // h != t: allocated
     r->head.store(h, std::memory_order_release);
   }
 }
@@ -133,6 +150,13 @@ void Tap::record(const http::Exchange& ex, bool inbound, size_t worker) {
   }
   r.truncated = !fit;
   tap->push(worker, r);
+}
+
+size_t Tap::ringBytes() const {
+  size_t n = 0;
+  for (auto& r : rings_)
+    if (r->storage) n += r->capacity * sizeof(TapRecord);
+  return n;
 }
 
 uint64_t Tap::ringDropped() const {

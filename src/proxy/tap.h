@@ -99,6 +99,9 @@ class Tap {
   void drain(std::vector<TapRecord>& out);
   // Records dropped because a ring was full, over the process's life.
   uint64_t ringDropped() const;
+  // Bytes of ring slots allocated: 0 until the first attach (rings are
+  // allocated only when someone taps).
+  size_t ringBytes() const;
   size_t workers() const { return rings_.size(); }
 
  private:

@@ -62,6 +62,26 @@ TEST(Tap, FirstAttachSkipsStaleRecords) {
   tap.uninstall();
 }
 
+TEST(Tap, RingsAreAllocatedOnlyOnFirstAttach) {
+  Tap tap(2, 8);
+  tap.install();
+  EXPECT_EQ(tap.ringBytes(), 0u);
+  tap.push(1, rec("/nobody"));  // no ring yet: neither stored nor counted as dropped
+  EXPECT_EQ(tap.ringDropped(), 0u);
+  tap.attach();
+  EXPECT_EQ(tap.ringBytes(), 2 * 8 * sizeof(TapRecord));
+  tap.push(1, rec("/tapped"));
+  std::vector<TapRecord> out;
+  tap.drain(out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].path.view(), "/tapped");
+  tap.detach();
+  tap.attach();  // a second client reuses the rings
+  EXPECT_EQ(tap.ringBytes(), 2 * 8 * sizeof(TapRecord));
+  tap.detach();
+  tap.uninstall();
+}
+
 TEST(Tap, ConcurrentProducerAndConsumerLoseNothingUnaccounted) {
   Tap tap(1, 64);
   tap.install();
