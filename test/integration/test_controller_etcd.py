@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from weft_harness import *  # noqa: E402,F403
 from controller_harness import Etcd, HoldingProxy, WatchingController  # noqa: E402
 from test_controller_xds import AdsClient  # noqa: E402
+from discovery_harness import discovery_proxy, wait_applied, worker_views  # noqa: E402
 
 PREFIX = "/weft/"
 
@@ -177,6 +178,40 @@ class ControllerEtcd(WeftTestCase):
         # The watch after the relist is live.
         etcd.put(inst("late.test:80", "y"), {"address": "127.0.0.1:9302"})
         self.wait_eds(ads, "late.test:80", {"127.0.0.1:9301": 1, "127.0.0.1:9302": 1}, 1.0)
+
+    def test_lease_expiry_reaches_every_proxy(self):
+        """Issue 4: an instance whose lease expires is gone from every proxy within TTL + 1 s."""
+        etcd = Etcd(self.env).start()
+        stays, leased = self.env.nginx(), self.env.nginx()
+        etcd.put(inst("api.test:80", "stays"), {"address": stays.addr})
+        ttl = 2
+        lease = etcd.grant(ttl)
+        etcd.put(inst("api.test:80", "leased"), {"address": leased.addr}, lease=lease)
+        ctl = WatchingController(self.env, etcd_source(etcd)).start().wait_serving()
+        proxies = [discovery_proxy(self.env, ctl, name=f"p{i}", workers=2) for i in range(2)]
+        for p in proxies:
+            status, _, _ = h1_request(p.port, "GET", "/hello", host="api.test")  # first use subscribes
+            self.assertEqual(status, 200)
+            wait_applied(p, "api.test:80", addresses={stays.addr, leased.addr}, timeout=5)
+        self.assertGreater(etcd.keepalive(lease), 0)
+        last_keepalive = time.monotonic()
+        gone = {}
+        deadline = last_keepalive + ttl + 3
+        while len(gone) < len(proxies) and time.monotonic() < deadline:
+            for p in proxies:
+                if p.name not in gone and all(v["addresses"] == {stays.addr} for v in worker_views(p, "api.test:80"))\
+                        and len(worker_views(p, "api.test:80")) == 2:
+                    gone[p.name] = time.monotonic() - last_keepalive
+            time.sleep(0.02)
+        print("leased instance gone from each proxy's every worker after its last keep-alive:",
+              {k: f"{v:.2f} s" for k, v in gone.items()}, f"(TTL {ttl} s)")
+        self.assertEqual(set(gone), {p.name for p in proxies}, "some proxy still has the expired instance")
+        for name, after in gone.items():
+            self.assertLessEqual(after, ttl + 1.0, name)
+            self.assertGreaterEqual(after, ttl - 0.5, name)  # not before the lease could expire
+        for p in proxies:  # and traffic keeps flowing to what is left
+            status, _, _ = h1_request(p.port, "GET", "/hello", host="api.test")
+            self.assertEqual(status, 200)
 
     def test_bad_etcd_config_exits_2(self):
         for source, needle in [("  etcd: {prefix: /x/}\n", "source.etcd.endpoints"),

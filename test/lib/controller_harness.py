@@ -111,6 +111,10 @@ class WatchingController:
                     f"log_level: {log_level}\nsource:\n{source_yaml}")
         self.proc = None
 
+    @property
+    def xds_addr(self):
+        return f"127.0.0.1:{self.xds_port}"
+
     def start(self):
         self.proc = self.env.start(self.name, [weft_bin(), "controller", "--config", self.config_path])
         wait_port(self.admin_port, proc=self.proc)
