@@ -70,7 +70,8 @@ class Parser {
   ClusterConfig cluster(const YAML::Node& n, const std::string& key) const {
     onlyKeys(n, key,
              {"name", "protocol", "endpoints", "max_requests_per_connection", "connect_timeout", "request_timeout",
-              "idle_timeout", "max_concurrent_streams", "failfast_timeout", "queue_capacity", "max_retries", "retry_budget"});
+              "idle_timeout", "max_concurrent_streams", "failfast_timeout", "queue_capacity", "max_retries", "retry_budget",
+              "keepalive_interval", "keepalive_timeout"});
     ClusterConfig c;
     if (!n["name"] || !n["name"].IsScalar()) fail(join(key, "name"), "is required");
     c.name = model::normalizeAuthority(n["name"].as<std::string>());
@@ -104,6 +105,12 @@ class Parser {
     if (auto m = n["max_concurrent_streams"])
       c.maxConcurrentStreams = static_cast<uint32_t>(number(m, join(key, "max_concurrent_streams"), 1, 1u << 31));
     if (auto d = n["failfast_timeout"]) c.failfastTimeout = duration(d, join(key, "failfast_timeout"));
+    if (auto d = n["keepalive_interval"]) c.keepaliveInterval = duration(d, join(key, "keepalive_interval"));
+    if (auto d = n["keepalive_timeout"]) {
+      c.keepaliveTimeout = duration(d, join(key, "keepalive_timeout"));
+      if (c.keepaliveTimeout.count() == 0)
+        fail(join(key, "keepalive_timeout"), "must be more than 0 (keepalive_interval: 0 turns keepalive off)");
+    }
     if (auto m = n["max_retries"]) c.maxRetries = static_cast<uint32_t>(number(m, join(key, "max_retries"), 0, 10));
     if (auto b = n["retry_budget"]) {
       auto bkey = join(key, "retry_budget");
@@ -197,8 +204,8 @@ class Parser {
     if (root.IsNull()) fail("(top level)", "the file is empty");
     onlyKeys(root, "",
              {"outbound", "inbound", "app", "opaque", "admin", "workers", "controller", "log_level", "detect_timeout",
-              "inbound_connect_timeout", "drain_timeout", "client_idle_timeout", "max_header_list_bytes",
-              "max_concurrent_streams", "discovery", "clusters"});
+              "inbound_connect_timeout", "drain_timeout", "client_idle_timeout", "client_header_timeout",
+              "max_header_list_bytes", "max_concurrent_streams", "discovery", "clusters"});
     if (auto n = root["outbound"]) cfg.outbound = address(n, "outbound");
     if (auto n = root["inbound"]) cfg.inbound = address(n, "inbound");
     if (auto n = root["app"]) cfg.app = address(n, "app");
@@ -219,6 +226,10 @@ class Parser {
     if (auto n = root["inbound_connect_timeout"]) cfg.inboundConnectTimeout = duration(n, "inbound_connect_timeout");
     if (auto n = root["drain_timeout"]) cfg.drainTimeout = duration(n, "drain_timeout");
     if (auto n = root["client_idle_timeout"]) cfg.clientIdleTimeout = duration(n, "client_idle_timeout");
+    if (auto n = root["client_header_timeout"]) {
+      cfg.clientHeaderTimeout = duration(n, "client_header_timeout");
+      if (cfg.clientHeaderTimeout.count() == 0) fail("client_header_timeout", "must be more than 0");
+    }
     if (auto n = root["max_header_list_bytes"])
       cfg.maxHeaderListBytes = static_cast<uint32_t>(number(n, "max_header_list_bytes", 1024, 16u << 20));
     if (auto n = root["max_concurrent_streams"])

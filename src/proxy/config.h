@@ -30,6 +30,8 @@ struct ClusterConfig {
   milliseconds requestTimeout{0};        // 0: none (grpc-timeout still applies)
   milliseconds idleTimeout{3000};        // HTTP/1 pooled connection idle timeout
   uint32_t maxConcurrentStreams = 1000;  // per upstream HTTP/2 connection we open
+  milliseconds keepaliveInterval{10000};  // HTTP/2 upstream PING when waiting on the peer; 0: off
+  milliseconds keepaliveTimeout{5000};    // no answer to that PING -> connection closed and replaced
   milliseconds failfastTimeout{3000};    // no ready endpoint for this long -> fail fast
   uint32_t queueCapacity = 10000;        // requests waiting for a ready endpoint -> load shed beyond
   // Retries of failed responses (502/503/504 for idempotent methods, gRPC
@@ -67,6 +69,7 @@ struct ProxyConfig {
   milliseconds inboundConnectTimeout{300};
   milliseconds drainTimeout{10000};     // grace period for in-flight streams on shutdown
   milliseconds clientIdleTimeout{300000};  // idle downstream connection
+  milliseconds clientHeaderTimeout{30000};  // a request head (HTTP/2: every header block, the first request) must arrive within this
   uint32_t maxHeaderListBytes = 64 * 1024;
   uint32_t maxConcurrentStreams = 1000;  // advertised to HTTP/2 clients
   std::vector<ClusterConfig> clusters;

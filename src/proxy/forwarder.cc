@@ -36,6 +36,8 @@ upstream::PoolOptions poolOptions(const ClusterConfig& c) {
   o.idleTimeout = c.idleTimeout;
   o.maxRequestsPerConnection = c.maxRequestsPerConnection;
   o.maxConcurrentStreams = c.maxConcurrentStreams;
+  o.keepaliveInterval = c.keepaliveInterval;
+  o.keepaliveTimeout = c.keepaliveTimeout;
   return o;
 }
 

@@ -29,6 +29,7 @@ http::ServerOptions serverOptions(const ProxyConfig& c, std::string direction, n
   http::ServerOptions o;
   o.direction = std::move(direction);
   o.idleTimeout = c.clientIdleTimeout;
+  o.headerTimeout = c.clientHeaderTimeout;
   o.drainTimeout = c.drainTimeout;
   o.maxHeaderListBytes = c.maxHeaderListBytes;
   o.maxConcurrentStreams = c.maxConcurrentStreams;

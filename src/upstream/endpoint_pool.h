@@ -44,6 +44,9 @@ struct PoolOptions {
   std::optional<uint32_t> maxRequestsPerConnection;
   uint32_t maxConcurrentStreams = 1000;
   size_t bodyBufferBytes = 64 * 1024;
+  // HTTP/2 keepalive PINGs (http/session/http2_client.h); interval 0: off.
+  std::chrono::milliseconds keepaliveInterval{10000};
+  std::chrono::milliseconds keepaliveTimeout{5000};
   // Called on the worker after every connect attempt the pool makes, so the
   // cluster's endpoint state machine sees connect outcomes (errno 0 = ok).
   std::function<void(int connectErrno)> onConnect;

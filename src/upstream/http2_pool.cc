@@ -51,6 +51,8 @@ struct Http2Pool::State : std::enable_shared_from_this<State> {
     c.maxConcurrentStreams = options.maxConcurrentStreams;
     c.maxRequestsPerConnection = options.maxRequestsPerConnection;
     c.bodyBufferBytes = options.bodyBufferBytes;
+    c.keepaliveInterval = options.keepaliveInterval;
+    c.keepaliveTimeout = options.keepaliveTimeout;
     return c;
   }
 

@@ -101,10 +101,36 @@ std::string_view sv(const uint8_t* p, size_t n) { return {reinterpret_cast<const
 struct Http2Codec::Callbacks {
   static Http2Codec& self(void* user) { return *static_cast<Http2Codec*>(user); }
 
+  // Tracks whether a header block is being received: from the first byte
+  // of its HEADERS frame until the block completes. Frame headers are the
+  // only signal nghttp2 gives for CONTINUATION, and a block it decodes but
+  // ignores (an invalid stream) has no "received" event: the next frame of
+  // another type ends it too.
+  static int onBeginFrame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
+    auto& c = self(user);
+    if (c.pendingNewStream_) {
+      // The previous frame named a new stream that nghttp2 did not open
+      // (refused over the limit, or ignored): its late frames are excusable.
+      c.recordClosed(c.pendingNewStream_, Closed::kByUs);
+      c.pendingNewStream_ = 0;
+    }
+    bool begins = hd->type == NGHTTP2_HEADERS || hd->type == NGHTTP2_PUSH_PROMISE;
+    if (begins) ++c.headerBlocksBegun_;
+    c.headerBlockOpen_ = begins || hd->type == NGHTTP2_CONTINUATION;
+    if (uint32_t code = c.closedStreamError(hd->type, hd->stream_id)) {
+      c.events_.onAbuse(Http2Abuse::kProtocol, 0);
+      c.pendingTerminateSet_ = true;
+      c.pendingTerminate_ = code;
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    return 0;
+  }
+
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& c = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     int32_t id = frame->hd.stream_id;
+    if (id == c.pendingNewStream_) c.pendingNewStream_ = 0;
     c.headerStream_ = id;
     c.headerBytes_ = 0;
     c.responseStatus_ = 0;
@@ -160,6 +186,7 @@ struct Http2Codec::Callbacks {
     bool endStream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS: {
+        c.headerBlockOpen_ = false;
         if (c.rejected_.count(id)) {
           if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             const nghttp2_nv nv[] = {
@@ -188,6 +215,7 @@ struct Http2Codec::Callbacks {
         if (endStream && !c.rejected_.count(id)) c.events_.onStreamEnd(id);
         return 0;
       case NGHTTP2_RST_STREAM:
+        c.resetByPeer_ = id;  // nghttp2 closes the stream right after this callback
         if (!c.rejected_.count(id)) c.events_.onRstStream(id, frame->rst_stream.error_code);
         if (c.mode_ == Http2Mode::kServer && !c.takeResetToken()) {
           c.events_.onAbuse(Http2Abuse::kRapidReset, 0);
@@ -229,8 +257,15 @@ struct Http2Codec::Callbacks {
     return 0;
   }
 
-  static int onStreamClose(nghttp2_session*, int32_t id, uint32_t errorCode, void* user) {
+  static int onStreamClose(nghttp2_session* session, int32_t id, uint32_t errorCode, void* user) {
     auto& c = self(user);
+    if (c.resetByPeer_ == id)
+      c.recordClosed(id, Closed::kPeerReset);
+    else if (nghttp2_session_get_stream_remote_close(session, id) == 1)
+      c.recordClosed(id, Closed::kPeerEnded);
+    else
+      c.recordClosed(id, Closed::kOther);
+    c.resetByPeer_ = 0;
     c.interim_.erase(id);
     if (c.rejected_.erase(id)) return 0;
     c.events_.onStreamClose(id, errorCode);
@@ -248,6 +283,9 @@ struct Http2Codec::Callbacks {
           nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
         return 0;
       case NGHTTP2_RST_STREAM:
+        // Whatever the peer still had in flight on it is ignored (RFC 9113
+        // §5.1), also for refused streams, which were never opened.
+        c.recordClosed(id, Closed::kByUs);
         if (c.mode_ == Http2Mode::kServer && frame->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
           c.events_.onAbuse(Http2Abuse::kTooManyStreams, id);
         return 0;
@@ -296,6 +334,7 @@ Http2Codec::Http2Codec(Http2Mode mode, Http2Events& events, Http2CodecOptions op
 
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, &Callbacks::onBeginFrame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &Callbacks::onBeginHeaders);
   nghttp2_session_callbacks_set_on_header_callback(cbs, &Callbacks::onHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Callbacks::onFrameRecv);
@@ -322,6 +361,7 @@ Http2Codec::Http2Codec(Http2Mode mode, Http2Events& events, Http2CodecOptions op
   // follow our list limit so large legitimate blocks can be forwarded.
   nghttp2_option_set_max_send_header_block_length(opt, std::max<size_t>(65536, options_.maxHeaderListBytes * 2));
 
+  if (mode_ == Http2Mode::kServer) prefaceLeft_ = NGHTTP2_CLIENT_MAGIC_LEN;
   if (mode_ == Http2Mode::kServer)
     nghttp2_session_server_new2(&session_, cbs, this, opt);
   else
@@ -348,6 +388,41 @@ void Http2Codec::start() {
                                                                                 NGHTTP2_MAX_WINDOW_SIZE)));
 }
 
+void Http2Codec::recordClosed(int32_t streamId, Closed how) {
+  for (auto& e : closed_) {
+    if (e.id == streamId) {
+      if (e.how != Closed::kByUs) e.how = how;  // our RST came first: the peer's frames stay excusable
+      return;
+    }
+  }
+  auto& slot = closed_[closedNext_];
+  closedEvictedMax_ = std::max(closedEvictedMax_, slot.id);
+  slot = {streamId, how};
+  closedNext_ = (closedNext_ + 1) % closed_.size();
+}
+
+uint32_t Http2Codec::closedStreamError(uint8_t type, int32_t streamId) {
+  if ((type != NGHTTP2_DATA && type != NGHTTP2_HEADERS) || streamId <= 0) return 0;
+  bool peerInitiated = (streamId % 2 == 1) == (mode_ == Http2Mode::kServer);
+  if (mode_ == Http2Mode::kServer && type == NGHTTP2_HEADERS && peerInitiated && streamId > highestPeerStream_) {
+    highestPeerStream_ = streamId;  // a new stream
+    pendingNewStream_ = streamId;
+    return 0;
+  }
+  if (nghttp2_session_find_stream(session_, streamId)) return 0;
+  for (const auto& e : closed_) {
+    if (e.id != streamId) continue;
+    // After the peer ended its half or reset the stream it may send nothing
+    // more there (§5.1: STREAM_CLOSED); after our RST its late frames are fine.
+    return e.how == Closed::kPeerEnded || e.how == Closed::kPeerReset ? h2error::kStreamClosed : 0;
+  }
+  // A client stream id below the highest one it used that we never saw
+  // open or close: opening streams out of order (§5.1.1).
+  if (mode_ == Http2Mode::kServer && type == NGHTTP2_HEADERS && peerInitiated && streamId > closedEvictedMax_)
+    return h2error::kProtocolError;
+  return 0;
+}
+
 bool Http2Codec::takeResetToken() {
   auto now = options_.clock();
   double elapsed = std::chrono::duration<double>(now - resetRefill_).count();
@@ -360,7 +435,42 @@ bool Http2Codec::takeResetToken() {
 
 bool Http2Codec::receive(std::string_view bytes) {
   if (failed_) return false;
-  auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  // nghttp2 drops DATA on streams it no longer holds before any callback
+  // sees it, so frame headers are looked at here, each after everything
+  // before it was processed (stream states are then current).
+  ssize_t rv = 0;
+  while (!bytes.empty()) {
+    size_t n = bytes.size();
+    if (prefaceLeft_) {
+      n = std::min(n, prefaceLeft_);
+      prefaceLeft_ -= n;
+    } else if (payloadLeft_) {
+      n = std::min<size_t>(n, payloadLeft_);
+      payloadLeft_ -= n;
+    } else {
+      n = std::min(n, sizeof frameHead_ - frameHeadLen_);
+      std::copy_n(bytes.data(), n, frameHead_ + frameHeadLen_);
+      frameHeadLen_ += n;
+      if (frameHeadLen_ == sizeof frameHead_) {
+        frameHeadLen_ = 0;
+        payloadLeft_ = (uint32_t{frameHead_[0]} << 16) | (uint32_t{frameHead_[1]} << 8) | frameHead_[2];
+        int32_t id = static_cast<int32_t>(((uint32_t{frameHead_[5]} << 24) | (uint32_t{frameHead_[6]} << 16) |
+                                           (uint32_t{frameHead_[7]} << 8) | frameHead_[8]) & 0x7fffffff);
+        if (frameHead_[3] == NGHTTP2_DATA) {
+          if (uint32_t code = closedStreamError(NGHTTP2_DATA, id)) {
+            events_.onAbuse(Http2Abuse::kProtocol, 0);
+            failed_ = true;
+            failure_ = "DATA on a closed stream";
+            terminate(code);
+            return false;
+          }
+        }
+      }
+    }
+    rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(bytes.data()), n);
+    if (rv < 0) break;
+    bytes.remove_prefix(n);
+  }
   if (rv >= 0) return true;
   failed_ = true;
   failure_ = nghttp2_strerror(static_cast<int>(rv));

@@ -29,6 +29,7 @@
 // Thread: one thread, never re-entered: events must not call receive() or
 // drainOutput(), but may call the submit*/reset/consume functions.
 // Lifetime: the owner of the events object outlives the codec.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,7 @@ inline constexpr uint32_t kNoError = 0x0;
 inline constexpr uint32_t kProtocolError = 0x1;
 inline constexpr uint32_t kInternalError = 0x2;
 inline constexpr uint32_t kFlowControlError = 0x3;
+inline constexpr uint32_t kStreamClosed = 0x5;
 inline constexpr uint32_t kRefusedStream = 0x7;
 inline constexpr uint32_t kCancel = 0x8;
 inline constexpr uint32_t kEnhanceYourCalm = 0xb;
@@ -144,6 +146,12 @@ class Http2Codec {
   bool wantsRead() const;
   bool wantsWrite() const;
   bool failed() const { return failed_; }
+  // A HEADERS frame was received whose header block has not ended yet
+  // (CONTINUATION frames still due). Nothing else may arrive meanwhile, so
+  // a peer that stalls here stalls the whole connection.
+  bool headerBlockOpen() const { return headerBlockOpen_; }
+  // Counts header blocks begun: tells a new open block from the same one.
+  uint64_t headerBlocksBegun() const { return headerBlocksBegun_; }
   std::string_view failure() const { return failure_; }
 
   // --- client ---
@@ -181,6 +189,12 @@ class Http2Codec {
   struct Callbacks;
   friend struct Callbacks;
   bool takeResetToken();
+  // Frames on streams nghttp2 no longer holds (it keeps no closed streams):
+  // RFC 9113 §5.1 errors it cannot see without them. 0 when the frame is
+  // fine or must be ignored.
+  uint32_t closedStreamError(uint8_t type, int32_t streamId);
+  enum class Closed : uint8_t { kByUs, kPeerReset, kPeerEnded, kOther };
+  void recordClosed(int32_t streamId, Closed how);
 
   Http2Mode mode_;
   Http2Events& events_;
@@ -193,6 +207,8 @@ class Http2Codec {
   bool pendingTerminateSet_ = false;
   bool ourGoaway_ = false;
   bool blockOversized_ = false;  // the header block being received went over the limit
+  bool headerBlockOpen_ = false;
+  uint64_t headerBlocksBegun_ = 0;
   // Per header block being received.
   size_t headerBytes_ = 0;
   int32_t headerStream_ = 0;
@@ -202,6 +218,23 @@ class Http2Codec {
   std::unordered_set<int32_t> rejected_;
   // Client: streams whose last response head was interim (1xx).
   std::unordered_set<int32_t> interim_;
+  // The most recently closed streams and how they closed; every closed
+  // stream above closedEvictedMax_ is in here (older ones are forgotten).
+  struct ClosedStream {
+    int32_t id = 0;
+    Closed how = Closed::kOther;
+  };
+  std::array<ClosedStream, 128> closed_{};
+  size_t closedNext_ = 0;
+  int32_t closedEvictedMax_ = 0;
+  int32_t highestPeerStream_ = 0;  // server: highest stream id a client HEADERS named
+  int32_t pendingNewStream_ = 0;   // server: that HEADERS, until nghttp2 opens its stream
+  int32_t resetByPeer_ = 0;        // the RST_STREAM being processed
+  // Frame boundaries in the received bytes (receive()).
+  size_t prefaceLeft_ = 0;  // server: the client preface is not a frame
+  uint8_t frameHead_[9] = {};
+  size_t frameHeadLen_ = 0;
+  uint32_t payloadLeft_ = 0;
   // Rapid reset token bucket.
   double resetTokens_;
   std::chrono::steady_clock::time_point resetRefill_;

@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "core/logging.h"
 #include "core/metrics.h"
 
 namespace weft::http {
@@ -18,6 +19,10 @@ namespace {
 // Stop opening streams well before the 31-bit id space ends; the pool then
 // opens a fresh connection.
 constexpr uint32_t kLastUsableStreamId = (1u << 31) - 1 - 2 * 1024;
+// gRPC servers (C core, Go) accept a PING without data no more often than
+// this by default; a quiet stream is checked at this pace at most.
+constexpr std::chrono::minutes kQuietKeepaliveInterval{5};
+constexpr uint64_t kKeepalivePing = 0x7765667470696e67;  // "weftping"
 
 Http2CodecOptions clientCodecOptions(const Http2ClientOptions& o) {
   Http2CodecOptions c;
@@ -267,7 +272,13 @@ void Http2ClientConnection::onAbuse(Http2Abuse kind, int32_t id) {
 }
 
 void Http2ClientConnection::onRequestSent(int32_t id) {
-  if (auto* s = find(id)) s->sent = true;
+  auto* s = find(id);
+  if (!s) return;
+  s->sent = true;
+  if (options_.keepaliveInterval.count() > 0 && lastRequestSentAt_ <= pingAnsweredAt_) {
+    lastRequestSentAt_ = Clock::now();
+    rearmTimer();  // a keepalive deadline may now come sooner
+  }
 }
 
 void Http2ClientConnection::onRequestNotSent(int32_t id) {
@@ -305,8 +316,43 @@ Http2BodyChunk Http2ClientConnection::readData(int32_t id, uint8_t* buf, size_t 
   return chunk;
 }
 
+Http2Transport::Clock::time_point Http2ClientConnection::keepalive(Clock::time_point now) {
+  if (options_.keepaliveInterval.count() <= 0 || codec_.failed()) return Clock::time_point::max();
+  if (pingDeadline_ != Clock::time_point::max()) {
+    if (lastReceived() >= pingSentAt_) {
+      pingDeadline_ = Clock::time_point::max();  // the peer spoke: alive
+      pingAnsweredAt_ = lastReceived();
+    } else if (now >= pingDeadline_) {
+      threadCounter("weft_http2_timeouts_total", "HTTP/2 connections closed by a timeout, by kind",
+                    labels({labelPair("direction", options_.direction), labelPair("kind", "keepalive")}))
+          .inc();
+      WEFT_LOG_WARN("http2 upstream: no answer to a keepalive PING within {} ms, closing the connection",
+                    options_.keepaliveTimeout.count());
+      closeNow();
+      return Clock::time_point::max();
+    } else {
+      return pingDeadline_;
+    }
+  }
+  if (streams_.empty()) return Clock::time_point::max();
+  auto due = lastReceived() + std::max<Clock::duration>(options_.keepaliveInterval, kQuietKeepaliveInterval);
+  // One probe per batch of requests still waiting for their heads.
+  bool awaitingHead = pingAnsweredAt_ < lastRequestSentAt_ &&
+                      std::any_of(streams_.begin(), streams_.end(),
+                                  [](const auto& e) { return e.second->sent && !e.second->responseStarted; });
+  if (awaitingHead) due = std::min(due, std::max(lastReceived(), lastRequestSentAt_) + options_.keepaliveInterval);
+  if (now < due) return due;
+  codec_.submitPing(kKeepalivePing);
+  kick();
+  pingSentAt_ = now;
+  pingDeadline_ = now + options_.keepaliveTimeout;
+  return pingDeadline_;
+}
+
 Http2Transport::Clock::time_point Http2ClientConnection::onTimer(Clock::time_point now) {
-  if (!streams_.empty()) return Clock::time_point::max();
+  auto ping = keepalive(now);
+  if (closed()) return Clock::time_point::max();
+  if (!streams_.empty()) return ping;
   if (goaway_ || shuttingDown_) {
     retireIfIdle();
     return Clock::time_point::max();
@@ -317,7 +363,7 @@ Http2Transport::Clock::time_point Http2ClientConnection::onTimer(Clock::time_poi
     retireIfIdle();
     return Clock::time_point::max();
   }
-  return idleAt;
+  return std::min(idleAt, ping);
 }
 
 void Http2ClientConnection::onClosed() {

@@ -20,6 +20,19 @@
 //                   before a head (kUpstreamReset, kUpstreamProtocol).
 // exchange->onCancel resets just that stream (CANCEL).
 //
+// Keepalive: a PING goes out when requests wait for their response heads
+// and nothing arrived from the upstream for keepaliveInterval (once per
+// batch of such requests: after an answered PING, only a new request arms
+// the next one), and on open streams when nothing at all arrived for
+// max(keepaliveInterval, 5 min). If nothing arrives within keepaliveTimeout
+// of the PING, the peer is taken for dead (a blackholed address sends no
+// RST): the connection is closed — its streams fail with kUpstreamReset,
+// the pool dials a new one — and counted in
+// weft_http2_timeouts_total{direction,kind="keepalive"}. Probing only what
+// waits (and quiet streams at most every 5 minutes) keeps us within gRPC
+// servers' default ping policy (5 min between PINGs without data, GOAWAY
+// "too_many_pings" after 2 strikes), so long calls are never cut by it.
+//
 // Thread: one worker. Lifetime: shared_ptr; start() spawns the connection's
 // coroutines, which keep it alive until the socket is closed.
 #include <chrono>
@@ -45,6 +58,9 @@ struct Http2ClientOptions {
   std::optional<uint32_t> maxRequestsPerConnection;
   size_t bodyBufferBytes = 64 * 1024;  // stream window we advertise: response buffering per stream
   uint32_t maxHeaderListBytes = 256 * 1024;
+  // Keepalive (see the class comment); an interval of 0 disables it.
+  std::chrono::milliseconds keepaliveInterval{10000};
+  std::chrono::milliseconds keepaliveTimeout{5000};
 };
 
 enum class Http2SendOutcome : uint8_t { kOk, kNotProcessed, kFailed, kRetryableResponse };
@@ -97,6 +113,7 @@ class Http2ClientConnection final : public Http2Transport {
   void onRequestNotSent(int32_t id) override;
   Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t length) override;
   Clock::time_point onTimer(Clock::time_point now) override;
+  Clock::time_point keepalive(Clock::time_point now);
   void onClosed() override;
 
   Http2ClientOptions options_;
@@ -106,6 +123,10 @@ class Http2ClientConnection final : public Http2Transport {
   bool shuttingDown_ = false;
   bool goawaySent_ = false;
   Clock::time_point lastActivity_;
+  Clock::time_point pingDeadline_ = Clock::time_point::max();  // a keepalive PING is unanswered until then
+  Clock::time_point pingSentAt_{};
+  Clock::time_point pingAnsweredAt_{};   // the peer last answered a keepalive PING (any frame counts)
+  Clock::time_point lastRequestSentAt_{};  // first request sent since then
 };
 
 }  // namespace weft::http

@@ -41,7 +41,8 @@ class Http2ServerConnection final : public Http2Transport {
       : Http2Transport(std::move(socket), Http2Mode::kServer, serverCodecOptions(options)),
         handler_(handler),
         options_(options),
-        lastActivity_(Clock::now()) {}
+        opened_(Clock::now()),
+        lastActivity_(opened_) {}
 
   asio::awaitable<void> serve(std::string prefix) {
     if (options_.drain) {
@@ -113,6 +114,8 @@ class Http2ServerConnection final : public Http2Transport {
     auto* s = find(id);
     if (!s || s->kind != Http2HeadersKind::kRequest) return;
     s->kind = Http2HeadersKind::kTrailers;  // any later block on this stream is trailers
+    sawRequest_ = true;
+    lastRequestId_ = std::max(lastRequestId_, id);
     auto& r = s->exchange->request;
     if (r.authority.empty()) r.authority = r.headers.get("host");
     if (r.scheme.empty()) r.scheme = "http";
@@ -323,8 +326,46 @@ class Http2ServerConnection final : public Http2Transport {
     if (streams_.empty()) closeAfterFlush();
   }
 
+  // The header timeout, per header block and per connection. A header block
+  // (request head or trailers) must end within headerTimeout of its first
+  // byte: until it does the peer may send nothing else, so a stalled block
+  // holds the whole connection. A connection must bring its first complete
+  // request within headerTimeout of being accepted (nginx's
+  // client_header_timeout; Envoy's request_headers_timeout). Either way the
+  // connection gets GOAWAY(NO_ERROR) naming the cause and is closed: the
+  // unfinished stream is above last-stream-id, so a client may retry it.
+  void headerTimeout(std::string_view kind) {
+    threadCounter("weft_http2_timeouts_total", "HTTP/2 connections closed by a timeout, by kind",
+                  labels({labelPair("direction", options_.direction), labelPair("kind", kind)}))
+        .inc();
+    timedOut_ = true;
+    WEFT_LOG_DEBUG("http2: {} timeout after {} ms, closing", kind, options_.headerTimeout.count());
+    // nghttp2 counts a stream as processed once its HEADERS began; the
+    // stalled one never reached the handler, so it stays above last-stream-id.
+    codec_.submitGoaway(h2error::kNoError, lastRequestId_, kind);
+    finalGoaway_ = true;
+    closeAfterFlush();
+  }
+
   Clock::time_point onTimer(Clock::time_point now) override {
     auto next = Clock::time_point::max();
+    if (timedOut_) return next;
+    if (headerBlockSince() != Clock::time_point::max()) {
+      auto deadline = headerBlockSince() + options_.headerTimeout;
+      if (now >= deadline) {
+        headerTimeout("header");
+        return next;
+      }
+      next = deadline;
+    }
+    if (!sawRequest_ && !finalGoaway_) {
+      auto deadline = opened_ + options_.headerTimeout;
+      if (now >= deadline) {
+        headerTimeout("first_request");
+        return Clock::time_point::max();
+      }
+      next = std::min(next, deadline);
+    }
     if (draining_) {
       if (!finalGoaway_) {
         if (now >= drainStart_ + kDrainNoticeGrace) sendFinalGoaway();
@@ -366,7 +407,11 @@ class Http2ServerConnection final : public Http2Transport {
   ExchangeHandler& handler_;
   ServerOptions options_;
   std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  Clock::time_point opened_;
   Clock::time_point lastActivity_;
+  bool sawRequest_ = false;  // a complete request head arrived on this connection
+  bool timedOut_ = false;
+  int32_t lastRequestId_ = 0;  // highest stream whose request head was complete
   bool draining_ = false;
   bool finalGoaway_ = false;
   Clock::time_point drainStart_{};

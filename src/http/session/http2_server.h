@@ -18,7 +18,11 @@
 // Connection: drain (options.drain) sends GOAWAY(2^31-1) + PING, then the
 // real GOAWAY after the PING ack (or 1 s), lets in-flight streams finish
 // within options.drainTimeout and closes. An idle connection (no stream for
-// options.idleTimeout) gets GOAWAY and is closed. Abuse (rapid reset, floods,
+// options.idleTimeout) gets GOAWAY and is closed. options.headerTimeout
+// bounds every header block (HEADERS to END_HEADERS) and the wait for the
+// connection's first complete request: past it the connection gets
+// GOAWAY(NO_ERROR, debug "header" | "first_request") and is closed, counted
+// in weft_http2_timeouts_total{direction,kind}. Abuse (rapid reset, floods,
 // oversized header lists, too many streams) is counted in
 // weft_http2_abuse_total{direction,kind}.
 //

@@ -28,7 +28,8 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
       socket_(std::move(socket)),
       writeReady_(executor_),
       timer_(executor_),
-      readBuf_(kReadChunk) {
+      readBuf_(kReadChunk),
+      lastReceived_(Clock::now()) {
   // Frames are batched per turn already; Nagle would only add delayed-ACK
   // stalls to small frames (WINDOW_UPDATE, HEADERS).
   boost::system::error_code ignored;
@@ -41,7 +42,18 @@ asio::awaitable<void> Http2Transport::run(std::string prefix) {
   auto self = shared_from_this();
   codec_.start();
   if (!prefix.empty() && !codec_.receive(prefix)) closeAfterFlush_ = true;
+  noteHeaderBlock();
   co_await (readLoop() && writeLoop() && timerLoop());
+}
+
+void Http2Transport::noteHeaderBlock() {
+  if (!codec_.headerBlockOpen()) {
+    headerBlockSince_ = Clock::time_point::max();
+  } else if (codec_.headerBlocksBegun() != headerBlockSeen_) {
+    headerBlockSeen_ = codec_.headerBlocksBegun();
+    headerBlockSince_ = Clock::now();
+    rearmTimer();
+  }
 }
 
 void Http2Transport::closeAfterFlush() {
@@ -68,11 +80,13 @@ asio::awaitable<void> Http2Transport::readLoop() {
       closeNow();
       break;
     }
+    lastReceived_ = Clock::now();
     if (!codec_.receive(std::string_view(readBuf_.data(), n))) {
       WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
       closeAfterFlush();
       break;
     }
+    noteHeaderBlock();
     kick();
   }
 }

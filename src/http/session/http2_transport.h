@@ -55,10 +55,16 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   virtual Clock::time_point onTimer(Clock::time_point now) = 0;
   // A deadline the subclass tracks moved earlier.
   void rearmTimer() { timer_.cancel(); }
+  // When the header block now being received began (Clock::time_point::max()
+  // when none is open); the timer is re-armed when one begins.
+  Clock::time_point headerBlockSince() const { return headerBlockSince_; }
+  // When the peer last sent us anything (connection start until it does).
+  Clock::time_point lastReceived() const { return lastReceived_; }
 
   Http2Codec codec_;
 
  private:
+  void noteHeaderBlock();
   boost::asio::awaitable<void> readLoop();
   boost::asio::awaitable<void> writeLoop();
   boost::asio::awaitable<void> timerLoop();
@@ -73,6 +79,9 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   bool closeAfterFlush_ = false;
   bool writing_ = false;
   Clock::time_point writeStart_{};
+  Clock::time_point headerBlockSince_ = Clock::time_point::max();
+  Clock::time_point lastReceived_;
+  uint64_t headerBlockSeen_ = 0;
 };
 
 }  // namespace weft::http

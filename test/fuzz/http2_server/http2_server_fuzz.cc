@@ -12,11 +12,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "../http2_fuzz_driver.h"
 #include "http/codec/http2_codec.h"
 
 namespace {
 
 using namespace weft::http;
+using weft::http::fuzz::FuzzBody;
 
 class FuzzServer : public Http2Events {
  public:
@@ -44,8 +46,8 @@ class FuzzServer : public Http2Events {
     head.status = 200 + static_cast<int>(s.headerBytes % 5);
     head.headers.add("content-type", "application/grpc");
     head.headers.add("Connection", "dropped");  // must be filtered, never emitted
-    s.body = std::string(s.headerBytes % 3000, 'r');
-    s.outTrailers.add("grpc-status", "0");
+    s.out.body = std::string(s.headerBytes % 3000, 'r');
+    s.out.trailers.add("grpc-status", "0");
     if (id % 7 == 3) {
       codec_->resetStream(id, h2error::kInternalError);
       return;
@@ -69,23 +71,12 @@ class FuzzServer : public Http2Events {
   Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t length) override {
     auto it = streams_.find(id);
     if (it == streams_.end()) return {Http2BodyChunk::Kind::kReset};
-    auto& s = it->second;
-    if (s.sent == s.body.size() && (id % 3 == 0) && !s.deferredOnce) {
-      s.deferredOnce = true;  // exercise DEFERRED + resumeData
-      return {Http2BodyChunk::Kind::kDeferred};
-    }
-    size_t n = std::min(length, s.body.size() - s.sent);
-    std::copy_n(s.body.data() + s.sent, n, buf);
-    s.sent += n;
-    Http2BodyChunk c;
-    c.length = n;
-    c.end = s.sent == s.body.size();
-    c.trailers = &s.outTrailers;
-    return c;
+    auto& out = it->second.out;
+    return out.read(buf, length, out.sent == out.body.size() && id % 3 == 0);
   }
   void resumeAll() {
     for (auto& [id, s] : streams_)
-      if (s.deferredOnce) codec_->resumeData(id);
+      if (s.out.deferredOnce) codec_->resumeData(id);
   }
 
  private:
@@ -93,11 +84,8 @@ class FuzzServer : public Http2Events {
     Http2HeadersKind kind = Http2HeadersKind::kRequest;
     size_t headerBytes = 0;
     size_t unconsumed = 0;
-    std::string body;
-    size_t sent = 0;
-    bool deferredOnce = false;
+    FuzzBody out;
     HeaderList trailers;
-    HeaderList outTrailers;
   };
   std::unique_ptr<Http2Codec> codec_;
   std::unordered_map<int32_t, Stream> streams_;
@@ -107,22 +95,7 @@ class FuzzServer : public Http2Events {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzServer server;
-  std::string out;
   server.codec().receive(std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24));
-  if (size == 0) return 0;
-  size_t chunk = data[0] == 0 ? size : data[0];
-  std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  while (!rest.empty()) {
-    auto piece = rest.substr(0, chunk);
-    rest.remove_prefix(piece.size());
-    bool ok = server.codec().receive(piece);
-    server.resumeAll();
-    out.clear();
-    // Bounded: output per turn is capped like the real writer's batch.
-    server.codec().drainOutput(out, 256 * 1024);
-    if (!ok || !server.codec().wantsRead()) break;
-  }
-  out.clear();
-  server.codec().drainOutput(out, 256 * 1024);
+  weft::http::fuzz::feedInReads(server.codec(), data, size, [&] { server.resumeAll(); });
   return 0;
 }

@@ -486,7 +486,12 @@ def run_replay(env, bh, failures):
     expected_total = RATE * LOAD_S
     print(f"load: {res['done']} requests done in {LOAD_S} s: {res['succeeded']} succeeded, {res['failed']} failed, "
           f"{res['errored']} errored, {res['timeout']} timed out; {res['2xx']} 2xx, {res['5xx']} 5xx")
-    if res["failed"] or res["errored"] or res["timeout"] or res["2xx"] != res["done"] or res["done"] == 0:
+    # Every finished request succeeded and nothing answered non-2xx. h2load's
+    # 2xx count may exceed "done" by the streams whose head arrived before the
+    # duration ended but whose body did not (seen with the slower ASan build:
+    # 2xx 48469, done 48465, failed 0), so 2xx < done is the failure, not !=.
+    non2xx = res["3xx"] + res["4xx"] + res["5xx"]
+    if res["failed"] or res["errored"] or res["timeout"] or non2xx or res["2xx"] < res["done"] or res["done"] == 0:
         failures.append(f"load: not 100 % success: {res}\n{out[-1500:]}")
     # Throughput is release-only (an ASan build serves ~2/3 of the rate); 100 % success is not.
     done_msg = (f"load: only {res['done']} requests done, expected about {expected_total} "

@@ -42,6 +42,34 @@ clusters:
   EXPECT_NE(c.findCluster("api.test:80"), nullptr);
 }
 
+TEST(ProxyConfig, HeaderTimeoutAndHttp2Keepalive) {
+  auto c = parseProxyConfig(R"(
+outbound: 127.0.0.1:4140
+client_header_timeout: 5s
+clusters:
+  - name: a.test
+    keepalive_interval: 30s
+    keepalive_timeout: 2s
+  - name: b.test
+    keepalive_interval: 0
+  - name: c.test
+)", "p.yaml");
+  EXPECT_EQ(c.clientHeaderTimeout, std::chrono::milliseconds(5000));
+  ASSERT_EQ(c.clusters.size(), 3u);
+  EXPECT_EQ(c.clusters[0].keepaliveInterval, std::chrono::milliseconds(30000));
+  EXPECT_EQ(c.clusters[0].keepaliveTimeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.clusters[1].keepaliveInterval, std::chrono::milliseconds(0)) << "0 turns keepalive off";
+  EXPECT_EQ(c.clusters[2].keepaliveInterval, std::chrono::milliseconds(10000));
+  EXPECT_EQ(c.clusters[2].keepaliveTimeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(parseProxyConfig("outbound: 127.0.0.1:4140", "p.yaml").clientHeaderTimeout,
+            std::chrono::milliseconds(30000));
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:4140\nclusters: [{name: a.test, keepalive_timeout: 0}]")
+                .find("clusters[0].keepalive_timeout"),
+            std::string::npos);
+  EXPECT_NE(errorOf("outbound: 127.0.0.1:4140\nclient_header_timeout: 0").find("client_header_timeout"),
+            std::string::npos);
+}
+
 TEST(ProxyConfig, ErrorsNameTheFileAndTheKey) {
   EXPECT_EQ(errorOf("outbound: nonsense\n"),
             "p.yaml: outbound: 'nonsense' is not an address of the form ip:port or [ipv6]:port");

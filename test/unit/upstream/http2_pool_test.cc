@@ -95,6 +95,7 @@ struct ScriptedConn : http::Http2Events {
     for (;;) {
       auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), kTuple);
       if (ec) break;
+      if (silent) continue;  // blackholed: reads vanish, nothing comes back (no RST, no PING ack)
       codec.receive(std::string_view(buf.data(), n));
       co_await flush();
       if (closeNow) {
@@ -124,6 +125,7 @@ struct ScriptedConn : http::Http2Events {
   std::set<int32_t> ended;
   std::vector<int32_t> requests;
   bool closeNow = false;
+  bool silent = false;
   size_t bytesSent = 0;
 };
 
@@ -339,6 +341,93 @@ TEST_F(Http2PoolTest, CancelResetsOnlyThatStream) {
     EXPECT_EQ(r.outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(keep->responseBody), "kept");
     EXPECT_EQ(conns_.size(), 1u);
+  });
+}
+
+double keepaliveClosures() {
+  return MetricsRegistry::global().valueOf("weft_http2_timeouts_total",
+                                           labels({labelPair("direction", "upstream"), labelPair("kind", "keepalive")}));
+}
+
+TEST_F(Http2PoolTest, UnansweredKeepalivePingClosesAndReplacesTheConnection) {
+  options_.keepaliveInterval = 200ms;
+  options_.keepaliveTimeout = 200ms;
+  // The first connection's peer goes dark once it has the request (incident
+  // 003's blackhole: no RST, no FIN); later connections answer.
+  onRequest_ = [](ScriptedConn& c, int32_t id) {
+    if (c.paths[id] == "/dark") c.silent = true;
+    else c.respond(id, "alive");
+  };
+  run([&]() -> asio::awaitable<void> {
+    auto before = keepaliveClosures();
+    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    auto start = std::chrono::steady_clock::now();
+    auto r = co_await pool.send(makeExchange("/dark"), false);
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.outcome, SendOutcome::kFailed);
+    EXPECT_EQ(r.error, ProxyError::kUpstreamReset);
+    EXPECT_GE(took, 350ms) << "closed before interval + timeout";
+    EXPECT_LT(took, 3s);
+    EXPECT_EQ(keepaliveClosures(), before + 1);
+    for (int i = 0; i < 100 && pool.openConnections() > 0; ++i) co_await sleepFor(5ms);
+    EXPECT_EQ(pool.openConnections(), 0u) << "the dead connection left the pool";
+    auto ex = makeExchange("/next");
+    r = co_await pool.send(ex, false);
+    EXPECT_EQ(r.outcome, SendOutcome::kOk);
+    EXPECT_EQ(co_await readAll(ex->responseBody), "alive");
+    EXPECT_EQ(conns_.size(), 2u) << "replaced by a new connection";
+  });
+}
+
+TEST_F(Http2PoolTest, SlowPeerThatAnswersPingsKeepsItsConnection) {
+  options_.keepaliveInterval = 100ms;
+  options_.keepaliveTimeout = 300ms;  // generous: the machine is loaded, the peer shares our thread
+  onRequest_ = [this](ScriptedConn& c, int32_t id) {
+    // Answers after several keepalive rounds; PINGs are acknowledged meanwhile.
+    asio::co_spawn(
+        io_,
+        [&c, id]() -> asio::awaitable<void> {
+          co_await sleepFor(1200ms);
+          c.respond(id, "late");
+          co_await c.flush();
+        },
+        asio::detached);
+  };
+  run([&]() -> asio::awaitable<void> {
+    auto before = keepaliveClosures();
+    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    auto ex = makeExchange("/slow");
+    auto r = co_await pool.send(ex, false);
+    EXPECT_EQ(r.outcome, SendOutcome::kOk);
+    EXPECT_EQ(co_await readAll(ex->responseBody), "late");
+    EXPECT_EQ(keepaliveClosures(), before);
+    EXPECT_EQ(conns_.size(), 1u);
+  });
+}
+
+TEST_F(Http2PoolTest, QuietStreamWithNothingToAnswerIsNotPinged) {
+  options_.keepaliveInterval = 100ms;
+  options_.keepaliveTimeout = 100ms;
+  // A head and some body, then silence — a watch stream with no news. We
+  // owe nothing and wait for nothing, so no PING: had one gone out, the
+  // silent peer would not answer it and the stream would be cut.
+  onRequest_ = [](ScriptedConn& c, int32_t id) {
+    c.respond(id, "part", /*end=*/false);
+    c.silent = true;
+  };
+  run([&]() -> asio::awaitable<void> {
+    auto before = keepaliveClosures();
+    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    auto ex = makeExchange("/watch");
+    std::optional<SendResult> r;
+    asio::co_spawn(io_, [&]() -> asio::awaitable<void> { r = co_await pool.send(ex, false); }, asio::detached);
+    co_await ex->waitResponse();
+    co_await sleepFor(800ms);
+    EXPECT_FALSE(r.has_value()) << "the quiet stream was cut";
+    EXPECT_EQ(pool.openConnections(), 1u);
+    EXPECT_EQ(keepaliveClosures(), before);
+    ex->cancel(ProxyError::kTimeout);
+    while (!r) co_await sleepFor(5ms);
   });
 }
 

@@ -399,5 +399,66 @@ TEST(Http2Codec, GarbageAfterPrefaceIsAConnectionError) {
   EXPECT_NE(out.find(std::string("\x07\x00\x00\x00\x00\x00", 6)), std::string::npos);
 }
 
+TEST(Http2Codec, TracksAnOpenHeaderBlockUntilItsLastContinuation) {
+  Peer client(Http2Mode::kClient);
+  Peer server(Http2Mode::kServer);
+  pump(client, server);
+  EXPECT_FALSE(server.codec.headerBlockOpen());
+  auto before = server.codec.headerBlocksBegun();
+  // HEADERS without END_HEADERS (stream 1, :method GET), a CONTINUATION
+  // without it, then the one that ends the block.
+  auto frameHead = [](size_t len, uint8_t type, uint8_t flags) {
+    return std::string{'\0', '\0', static_cast<char>(len), static_cast<char>(type), static_cast<char>(flags), '\0',
+                       '\0', '\0', '\1'};
+  };
+  server.codec.receive(frameHead(1, 0x1, 0x1) + "\x82");
+  EXPECT_TRUE(server.codec.headerBlockOpen());
+  EXPECT_EQ(server.codec.headerBlocksBegun(), before + 1);
+  server.codec.receive(frameHead(1, 0x9, 0x0) + "\x86");
+  EXPECT_TRUE(server.codec.headerBlockOpen());
+  // A partial frame: the block is still open whatever arrived of it.
+  std::string last = frameHead(11, 0x9, 0x4) + "\x84\x41\x08svc.test";
+  server.codec.receive(last.substr(0, 12));
+  EXPECT_TRUE(server.codec.headerBlockOpen());
+  server.codec.receive(last.substr(12));
+  EXPECT_FALSE(server.codec.headerBlockOpen());
+  EXPECT_EQ(server.codec.headerBlocksBegun(), before + 1);
+  EXPECT_EQ(pseudo(server.streams[1], ":path"), "/");
+  EXPECT_FALSE(server.codec.failed());
+}
+
+// DATA frame on `id` as raw bytes, END_STREAM set.
+std::string rawData(int32_t id, std::string_view payload) {
+  std::string f{'\0', '\0', static_cast<char>(payload.size()), '\0', '\1', '\0', '\0', '\0',
+                static_cast<char>(id)};
+  return f + std::string(payload);
+}
+
+TEST(Http2Codec, DataAfterThePeerEndedTheStreamIsStreamClosedButAfterOurResetIsIgnored) {
+  Peer client(Http2Mode::kClient);
+  Peer server(Http2Mode::kServer);
+  auto req = makeRequest();
+  int32_t done = client.codec.submitRequest(req, false);
+  int32_t reset = client.codec.submitRequest(req, false);
+  pump(client, server);
+  ResponseHead head;
+  head.status = 204;
+  ASSERT_TRUE(server.codec.submitResponse(done, head, false));
+  server.codec.resetStream(reset, h2error::kCancel);
+  pump(client, server);
+  ASSERT_TRUE(server.streams[done].closed);
+  ASSERT_TRUE(server.streams[reset].closed);
+  // Late DATA on a stream we reset: the peer may have sent it before our RST arrived.
+  EXPECT_TRUE(server.codec.receive(rawData(reset, "late")));
+  // DATA after the peer's own END_STREAM: a connection error (RFC 9113 §5.1).
+  EXPECT_FALSE(server.codec.receive(rawData(done, "late")));
+  std::string out;
+  server.codec.drainOutput(out);
+  ASSERT_GE(out.size(), 17u);
+  auto at = out.find(std::string("\x07\x00\x00\x00\x00\x00", 6));
+  ASSERT_NE(at, std::string::npos) << "no GOAWAY";
+  EXPECT_EQ(static_cast<uint8_t>(out[at + 6 + 7]), h2error::kStreamClosed);
+}
+
 }  // namespace
 }  // namespace weft::http

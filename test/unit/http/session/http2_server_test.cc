@@ -326,6 +326,145 @@ TEST_F(Http2ServerTest, IdleConnectionIsClosed) {
   });
 }
 
+// Hand-built frames for peers that stall where the real client never does.
+std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload) {
+  std::string f;
+  uint32_t len = static_cast<uint32_t>(payload.size());
+  f += static_cast<char>(len >> 16);
+  f += static_cast<char>(len >> 8);
+  f += static_cast<char>(len);
+  f += static_cast<char>(type);
+  f += static_cast<char>(flags);
+  for (int shift = 24; shift >= 0; shift -= 8) f += static_cast<char>((stream >> shift) & 0xff);
+  f += payload;
+  return f;
+}
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr uint8_t kHeaders = 0x1, kSettings = 0x4, kGoaway = 0x7;
+constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
+// HPACK static-table entries :method GET, :scheme http, :path /, then
+// :authority svc.test (literal, indexed name).
+const std::string kGetBlock = std::string("\x82\x86\x84\x41\x08svc.test", 13);
+
+struct GoawaySeen {
+  bool closed = false;  // EOF within the wait
+  std::optional<uint32_t> code;
+  uint32_t lastStreamId = 0;
+  std::string debug;
+  std::chrono::milliseconds after{0};  // from the start of the wait to EOF
+};
+
+// Reads frames until EOF or `limit`; remembers the GOAWAY.
+asio::awaitable<GoawaySeen> readUntilClosed(tcp::socket& s, std::chrono::milliseconds limit) {
+  GoawaySeen seen;
+  auto start = std::chrono::steady_clock::now();
+  asio::steady_timer t(s.get_executor(), limit);
+  t.async_wait([&s](boost::system::error_code ec) {
+    if (!ec) s.cancel();
+  });
+  std::string in;
+  char buf[16384];
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), kTuple);
+    if (ec) {
+      seen.closed = ec != asio::error::operation_aborted;
+      break;
+    }
+    in.append(buf, n);
+    while (in.size() >= 9) {
+      size_t len = (uint8_t(in[0]) << 16) | (uint8_t(in[1]) << 8) | uint8_t(in[2]);
+      if (in.size() < 9 + len) break;
+      if (uint8_t(in[3]) == kGoaway && len >= 8) {
+        auto u32 = [&](size_t at) {
+          return (uint32_t(uint8_t(in[at])) << 24) | (uint32_t(uint8_t(in[at + 1])) << 16) |
+                 (uint32_t(uint8_t(in[at + 2])) << 8) | uint32_t(uint8_t(in[at + 3]));
+        };
+        seen.lastStreamId = u32(9) & 0x7fffffff;
+        seen.code = u32(13);
+        seen.debug = in.substr(17, len - 8);
+      }
+      in.erase(0, 9 + len);
+    }
+  }
+  t.cancel();
+  seen.after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  co_return seen;
+}
+
+double timeoutCount(std::string_view kind) {
+  return MetricsRegistry::global().valueOf("weft_http2_timeouts_total",
+                                           labels({labelPair("direction", "outbound"), labelPair("kind", kind)}));
+}
+
+TEST_F(Http2ServerTest, ConnectionWithoutARequestIsClosedAfterTheHeaderTimeout) {
+  options_.headerTimeout = 200ms;
+  options_.idleTimeout = 60s;
+  run([&]() -> asio::awaitable<void> {
+    auto before = timeoutCount("first_request");
+    tcp::socket s(io_);
+    co_await s.async_connect(acceptor_.local_endpoint(), kTuple);
+    // The preface and an empty SETTINGS, then nothing (PINGs would not count either).
+    std::string out(kPreface);
+    out += frame(kSettings, 0, 0, {});
+    co_await asio::async_write(s, asio::buffer(out), kTuple);
+    auto seen = co_await readUntilClosed(s, 3s);
+    EXPECT_TRUE(seen.closed) << "still open 3 s after a 200 ms header timeout";
+    EXPECT_TRUE(seen.code.has_value()) << "closed without GOAWAY";
+    if (!seen.code) co_return;
+    EXPECT_EQ(*seen.code, h2error::kNoError);
+    EXPECT_EQ(seen.lastStreamId, 0u);
+    EXPECT_EQ(seen.debug, "first_request");
+    EXPECT_GE(seen.after.count(), 150);
+    EXPECT_EQ(timeoutCount("first_request"), before + 1);
+  });
+}
+
+TEST_F(Http2ServerTest, StalledHeaderBlockClosesTheConnectionAfterTheHeaderTimeout) {
+  options_.headerTimeout = 300ms;
+  options_.idleTimeout = 60s;
+  run([&]() -> asio::awaitable<void> {
+    auto before = timeoutCount("header");
+    tcp::socket s(io_);
+    co_await s.async_connect(acceptor_.local_endpoint(), kTuple);
+    std::string out(kPreface);
+    out += frame(kSettings, 0, 0, {});
+    // Stream 1: a complete request that stays in flight.
+    out += frame(kHeaders, kEndHeaders | kEndStream, 1, std::string("\x82\x86\x04\x05/hang\x41\x08svc.test", 19));
+    co_await asio::async_write(s, asio::buffer(out), kTuple);
+    co_await sleepFor(400ms);  // longer than the header timeout: a complete request resets nothing, closes nothing
+    EXPECT_EQ(serving_, 1) << "a connection with a complete request outlived the header timeout";
+    // Stream 3: HEADERS without END_HEADERS, and the CONTINUATION never comes.
+    out = frame(kHeaders, 0, 3, kGetBlock.substr(0, 3));
+    co_await asio::async_write(s, asio::buffer(out), kTuple);
+    auto seen = co_await readUntilClosed(s, 3s);
+    EXPECT_TRUE(seen.closed);
+    EXPECT_TRUE(seen.code.has_value()) << "closed without GOAWAY";
+    if (!seen.code) co_return;
+    EXPECT_EQ(*seen.code, h2error::kNoError);
+    EXPECT_EQ(seen.lastStreamId, 1u) << "the stalled stream 3 was never processed";
+    EXPECT_EQ(seen.debug, "header");
+    EXPECT_GE(seen.after.count(), 250);
+    EXPECT_LT(seen.after.count(), 2500);
+    EXPECT_EQ(timeoutCount("header"), before + 1);
+  });
+}
+
+TEST_F(Http2ServerTest, HeaderTimeoutSparesConnectionsThatSentARequest) {
+  options_.headerTimeout = 100ms;
+  options_.idleTimeout = 60s;
+  run([&]() -> asio::awaitable<void> {
+    auto conn = co_await connect();
+    auto ex = makeExchange("/echo", "x");
+    ex->requestBody.finish();
+    auto st = co_await conn->send(ex);
+    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    co_await readAll(ex->responseBody);
+    co_await sleepFor(400ms);
+    EXPECT_EQ(serving_, 1) << "an idle connection is the idle timeout's, not the header timeout's";
+    EXPECT_TRUE(conn->acceptsStreams());
+  });
+}
+
 // A raw client codec on a socket, for floods the real client never sends.
 struct RawClient : Http2Events {
   RawClient() : codec(Http2Mode::kClient, *this) { codec.start(); }
