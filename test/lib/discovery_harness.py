@@ -205,3 +205,75 @@ def invariant_sample(proxy, cluster, history=None):
             bad.append({"worker": w, "pending": p, "ready": r, "failed": f, "allowed": sorted(allowed),
                         "versions": [before.get(w, {}).get("version"), after.get(w, {}).get("version")]})
     return len(sums), bad
+
+
+class H1Load:
+    """Client threads sending GET / with `Host: host` back to back through one or more proxies.
+
+    Records every result as (t_sent, t_done, proxy_index, status, backend, weft-proxy-error) (wall clock)."""
+
+    def __init__(self, proxies, host, threads_per_proxy=2, pause=0.0):
+        import threading
+        self.proxies = list(proxies)
+        self.host = host
+        self.pause = pause
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.results = []
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(len(self.proxies)) for _ in range(threads_per_proxy)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(15)
+        return self
+
+    def _run(self, i):
+        port = self.proxies[i].port
+        conn = None
+        while not self.stop_flag.is_set():
+            t0 = time.time()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                status, headers, _ = h1_request(port, "GET", "/load", host=self.host, conn=conn)
+                rec = (t0, time.time(), i, status, _header(headers, "x-backend"), _header(headers, "weft-proxy-error"))
+            except (OSError, http.client.HTTPException) as e:
+                rec = (t0, time.time(), i, 0, None, type(e).__name__)
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with self.lock:
+                self.results.append(rec)
+            if self.pause:
+                time.sleep(self.pause)
+        if conn is not None:
+            conn.close()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.results)
+
+    def failures(self):
+        return [r for r in self.snapshot() if r[3] != 200]
+
+
+def _header(headers, name):
+    for k, v in headers:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def arrivals(backend):
+    """Wall-clock arrival times recorded by an h1-delay peer."""
+    status, _, body = h1_request(backend.port, "GET", "/__peer/stats?arrivals=1", timeout=10)
+    if status != 200:
+        raise HarnessError(f"{backend.name} stats answered {status}")
+    return json.loads(body)["arrivals"]
