@@ -202,10 +202,17 @@ int main(int argc, char** argv) {
         if (!stream->Write(req)) return;
         envoy::service::discovery::v3::DiscoveryResponse resp;
         envoy::config::endpoint::v3::ClusterLoadAssignment cla;
+        envoy::service::discovery::v3::Resource wrapped;
         std::vector<std::string> addrs;
         while (stream->Read(&resp)) {
           for (const auto& any : resp.resources()) {
-            if (!any.UnpackTo(&cla)) continue;
+            // The controller batches clusters, each in a Resource wrapper.
+            const google::protobuf::Any* inner = &any;
+            if (any.Is<envoy::service::discovery::v3::Resource>()) {
+              if (!any.UnpackTo(&wrapped)) continue;
+              inner = &wrapped.resource();
+            }
+            if (!inner->UnpackTo(&cla)) continue;
             addrs.clear();
             for (const auto& loc : cla.endpoints()) {
               for (const auto& lb : loc.lb_endpoints()) {

@@ -50,9 +50,15 @@ void fillDiscoveryResponse(const XdsResponse& in, envoy::service::discovery::v3:
       if (r.state) fillCluster(*r.state, &c);
       out->add_resources()->PackFrom(c);
     } else {
+      // Wrapped so each ClusterLoadAssignment of a batch carries its own
+      // version (xDS allows Resource wrappers in SotW responses).
+      envoy::service::discovery::v3::Resource wrapped;
+      wrapped.set_name(r.name);
+      wrapped.set_version(r.version);
       endpoint_v3::ClusterLoadAssignment a;
       fillAssignment(r, &a);
-      out->add_resources()->PackFrom(a);
+      wrapped.mutable_resource()->PackFrom(a);
+      out->add_resources()->PackFrom(wrapped);
     }
   }
 }

@@ -7,7 +7,10 @@
 //    typed_extension_protocol_options keeps the compiled proto closure small;
 //    weft's proxy reads it, other xDS clients ignore it.
 //  - ClusterLoadAssignment: cluster_name and every endpoint in one locality,
-//    weight as load_balancing_weight. An absent cluster: no endpoints.
+//    weight as load_balancing_weight. An absent cluster: no endpoints. Each
+//    is wrapped in an envoy.service.discovery.v3.Resource {name, version,
+//    resource}: an EDS response batches several clusters, each with its own
+//    version.
 // Any thread; pure.
 #include "controller/xds_stream_state.h"
 

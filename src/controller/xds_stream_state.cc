@@ -109,6 +109,29 @@ std::string XdsStreamState::cdsSignature() const {
   return fmt::format("{:016x}", h);
 }
 
+size_t XdsStreamState::estimatedBytes(const std::string& name, const ClusterState* c) {
+  // Roughly the encoded size: the Resource wrapper and name, plus one
+  // LbEndpoint (address, port, weight) per endpoint. Only a budget, not exact.
+  return 96 + 2 * name.size() + (c ? c->endpoints.size() * 48 : 0);
+}
+
+std::string XdsStreamState::batchVersion(const std::vector<ResourceRef>& resources) {
+  // Opaque to clients (each resource carries its own version); it only has
+  // to differ between different contents, as version_info must.
+  uint64_t h = 14695981039346656037ull;
+  for (const auto& r : resources) {
+    for (std::string_view s : {std::string_view(r.name), std::string_view(r.version)}) {
+      for (unsigned char ch : s) {
+        h ^= ch;
+        h *= 1099511628211ull;
+      }
+      h ^= 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return fmt::format("batch-{:016x}", h);
+}
+
 std::string XdsStreamState::newNonce() { return std::to_string(++nonceCounter_); }
 
 std::optional<XdsResponse> XdsStreamState::next() {
@@ -120,27 +143,46 @@ std::optional<XdsResponse> XdsStreamState::next() {
       cdsSentSignature_ = sig;
       XdsResponse r{ResourceType::kCluster, sig, newNonce(), {}};
       if (cdsWildcard_) {
-        for (const auto& [name, c] : snap_->clusters) r.resources.push_back({name, c});
+        for (const auto& [name, c] : snap_->clusters) r.resources.push_back({name, c, {}});
       } else {
         for (const auto& name : cdsNames_) {
-          if (auto* c = snap_->find(name)) r.resources.push_back({name, *c});
+          if (auto* c = snap_->find(name)) r.resources.push_back({name, *c, {}});
         }
       }
       nonce_[static_cast<int>(ResourceType::kCluster)] = r.nonce;
       return r;
     }
   }
+  // EDS: every dirty cluster (round robin, up to the byte budget) in ONE
+  // response, so a lagging stream costs one write and one ACK per completed
+  // write however many clusters changed meanwhile.
+  XdsResponse r{ResourceType::kEndpoint, {}, {}, {}};
+  size_t bytes = 0;
   while (!edsDirty_.empty()) {
-    std::string name = std::move(edsDirty_.front());
-    edsDirty_.pop_front();
-    auto it = eds_.find(name);
-    if (it == eds_.end()) continue;
+    auto it = eds_.find(edsDirty_.front());
+    if (it == eds_.end()) {
+      edsDirty_.pop_front();
+      continue;
+    }
+    const auto& version = versionOf(it->first);
+    if (version == it->second.sentVersion) {  // changed and changed back meanwhile
+      it->second.queued = false;
+      edsDirty_.pop_front();
+      continue;
+    }
+    auto* c = snap_->find(it->first);
+    size_t cost = estimatedBytes(it->first, c ? c->get() : nullptr);
+    // Always at least one resource, however large.
+    if (!r.resources.empty() && bytes + cost > maxBatchBytes_) break;
+    bytes += cost;
     it->second.queued = false;
-    const auto& version = versionOf(name);
-    if (version == it->second.sentVersion) continue;  // changed and changed back meanwhile
     it->second.sentVersion = version;
-    auto* c = snap_->find(name);
-    XdsResponse r{ResourceType::kEndpoint, version, newNonce(), {{name, c ? *c : nullptr}}};
+    r.resources.push_back({it->first, c ? *c : nullptr, version});
+    edsDirty_.pop_front();
+  }
+  if (!r.resources.empty()) {
+    r.versionInfo = r.resources.size() == 1 ? r.resources[0].version : batchVersion(r.resources);
+    r.nonce = newNonce();
     nonce_[static_cast<int>(ResourceType::kEndpoint)] = r.nonce;
     return r;
   }

@@ -15,9 +15,16 @@
 //    clusters for a wildcard subscription); a subscribed name missing from it
 //    does not exist. Sent when that listing changes (endpoint changes do
 //    not change a Cluster resource, so they send no CDS).
-//  - EDS: one response per changed cluster, version_info = the cluster's
-//    content version, so a proxy can report per-cluster versions that match
-//    the controller's. An unknown (or deleted) cluster is answered with an
+//  - EDS: ONE response carries every subscribed cluster that changed since
+//    it was last sent (round robin, up to maxBatchBytes of estimated encoded
+//    size, at least one), so the number of responses (and ACKs, each of
+//    which repeats the whole subscription) is bounded by write completions,
+//    not by changes. SotW EDS may carry a subset of the subscription. Each
+//    resource carries its own version (ResourceRef::version, sent in an
+//    envoy.service.discovery.v3.Resource wrapper), so a proxy can report
+//    per-cluster versions that match the controller's; version_info is that
+//    version when the response carries one cluster, else an opaque
+//    "batch-<hash>". An unknown (or deleted) cluster is answered with an
 //    empty ClusterLoadAssignment, version "absent": the client drops its old
 //    set at once instead of keeping stale endpoints.
 // A request never causes a resend of something already sent: an ACK or NACK
@@ -65,6 +72,7 @@ enum class RequestKind {
 struct ResourceRef {
   std::string name;
   std::shared_ptr<const ClusterState> state;  // null: absent
+  std::string version;                        // the cluster's version, or "absent"
 };
 
 struct XdsResponse {
@@ -76,7 +84,10 @@ struct XdsResponse {
 
 class XdsStreamState {
  public:
-  XdsStreamState() = default;
+  // 1 MiB: far below gRPC's 4 MiB default receive limit, large enough for
+  // hundreds of typical clusters per response.
+  static constexpr size_t kDefaultMaxBatchBytes = 1 << 20;
+  explicit XdsStreamState(size_t maxBatchBytes = kDefaultMaxBatchBytes) : maxBatchBytes_(maxBatchBytes) {}
 
   RequestKind onRequest(const XdsRequest& req);
   void onSnapshot(std::shared_ptr<const Snapshot> snap);
@@ -99,8 +110,11 @@ class XdsStreamState {
   const std::string& versionOf(const std::string& name) const;
   void markEds(const std::string& name, EdsEntry& e);
   std::string cdsSignature() const;
+  static size_t estimatedBytes(const std::string& name, const ClusterState* c);
+  static std::string batchVersion(const std::vector<ResourceRef>& resources);
   std::string newNonce();
 
+  size_t maxBatchBytes_;
   std::shared_ptr<const Snapshot> snap_ = std::make_shared<const Snapshot>();
   uint64_t nonceCounter_ = 0;
 

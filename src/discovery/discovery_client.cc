@@ -104,7 +104,10 @@ class DiscoveryClient::Impl {
 
   std::vector<ClusterStatus> status() const {
     std::lock_guard lock(statusMu_);
-    return status_;
+    std::vector<ClusterStatus> out;
+    out.reserve(status_.size());
+    for (const auto& [name, st] : status_) out.push_back(st);
+    return out;
   }
 
   bool connected() const { return connected_.load(std::memory_order_relaxed); }
@@ -269,10 +272,8 @@ class DiscoveryClient::Impl {
   }
 
   bool send(Stream& s, const std::vector<OutRequest>& reqs) {
-    discovery_v3::DiscoveryRequest msg;
     for (const auto& r : reqs) {
-      toProto(r, opts_.nodeId, &msg);
-      if (!s.Write(msg)) return false;
+      if (!s.Write(encoder_.encode(r))) return false;
     }
     return true;
   }
@@ -291,8 +292,9 @@ class DiscoveryClient::Impl {
     }
     // ACK before delivering: the controller learns at once; delivery cannot fail.
     bool ok = !out.reply || send(s, {*out.reply});
-    // status() is current by the time a receiver of the update looks at it.
-    if (!out.updates.empty()) publishStatus();
+    // status() is current by the time a receiver of the update looks at it;
+    // only the clusters this response changed are copied.
+    if (!out.updates.empty()) publishStatus(out.updates);
     for (const auto& u : out.updates) deliver(u);
     return ok;
   }
@@ -415,9 +417,22 @@ class DiscoveryClient::Impl {
   }
 
   void publishStatus() {
-    auto s = state_.status();
+    std::map<std::string, ClusterStatus> s;
+    for (auto& c : state_.status()) {
+      auto name = c.name;
+      s.emplace(std::move(name), std::move(c));
+    }
     std::lock_guard lock(statusMu_);
     status_ = std::move(s);
+  }
+
+  void publishStatus(const std::vector<ClusterUpdate>& updates) {
+    std::lock_guard lock(statusMu_);
+    for (const auto& u : updates) {
+      auto st = state_.statusOf(u.name);
+      if (!st) continue;  // an update is only ever of a subscribed cluster
+      status_.insert_or_assign(u.name, std::move(*st));
+    }
   }
 
   ClusterMetrics& metricsOf(const std::string& name) {
@@ -441,6 +456,7 @@ class DiscoveryClient::Impl {
   std::mt19937_64 rng_;
   Gauge& connectedGauge_;
   Counter& restarts_;
+  RequestEncoder encoder_{opts_.nodeId};  // loop thread only
 
   // Loop wake-ups: commands, responses, the stream's end, stop.
   std::mutex mu_;
@@ -458,7 +474,7 @@ class DiscoveryClient::Impl {
   std::unordered_map<std::string, std::shared_ptr<std::atomic<int64_t>>> lastUsed_;
 
   mutable std::mutex statusMu_;
-  std::vector<ClusterStatus> status_;
+  std::map<std::string, ClusterStatus> status_;  // by name, so status() stays sorted
   std::atomic<bool> connected_{false};
 
   // Loop thread only.

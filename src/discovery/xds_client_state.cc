@@ -81,16 +81,33 @@ std::optional<std::string> checkAnyType(const discovery_v3::DiscoveryResponse& r
 EdsResult decodeEds(const discovery_v3::DiscoveryResponse& r) {
   if (r.type_url() != kEndpointTypeUrl) return fmt::format("type_url {} is not EDS", r.type_url());
   std::vector<DecodedAssignment> out;
+  out.reserve(r.resources_size());
   std::set<std::string> seen;
   for (int i = 0; i < r.resources_size(); ++i) {
-    if (auto err = checkAnyType(r, i)) return *err;
+    const auto& any = r.resources(i);
     endpoint_v3::ClusterLoadAssignment cla;
-    if (!r.resources(i).UnpackTo(&cla)) return fmt::format("resource {}: ClusterLoadAssignment does not decode", i);
+    std::string version = r.version_info();
+    if (any.type_url() == kResourceWrapperTypeUrl) {
+      // A batched response: each resource carries its own name and version.
+      discovery_v3::Resource wrapped;
+      if (!any.UnpackTo(&wrapped)) return fmt::format("resource {}: Resource wrapper does not decode", i);
+      if (wrapped.resource().type_url() != r.type_url()) {
+        return fmt::format("resource {} has type {}, response type is {}", i, wrapped.resource().type_url(), r.type_url());
+      }
+      if (!wrapped.resource().UnpackTo(&cla)) return fmt::format("resource {}: ClusterLoadAssignment does not decode", i);
+      if (!wrapped.name().empty() && wrapped.name() != cla.cluster_name()) {
+        return fmt::format("resource {}: wrapper name {} differs from cluster_name {}", i, wrapped.name(), cla.cluster_name());
+      }
+      if (!wrapped.version().empty()) version = wrapped.version();
+    } else {
+      if (auto err = checkAnyType(r, i)) return *err;
+      if (!any.UnpackTo(&cla)) return fmt::format("resource {}: ClusterLoadAssignment does not decode", i);
+    }
     if (cla.cluster_name().empty()) return fmt::format("resource {}: cluster_name is empty", i);
     if (!seen.insert(cla.cluster_name()).second) {
       return fmt::format("cluster {} is listed twice in one response", cla.cluster_name());
     }
-    DecodedAssignment a{cla.cluster_name(), {}};
+    DecodedAssignment a{cla.cluster_name(), std::move(version), {}};
     for (const auto& locality : cla.endpoints()) {
       if (locality.has_leds_cluster_locality_config()) {
         return fmt::format("cluster {}: LEDS is not supported", cla.cluster_name());
@@ -105,6 +122,11 @@ EdsResult decodeEds(const discovery_v3::DiscoveryResponse& r) {
       if (locality.has_load_balancer_endpoints()) {
         if (auto err = addAll(locality.load_balancer_endpoints().lb_endpoints())) return *err;
       }
+    }
+    // "absent" means "no such cluster" (the weft controller sends it with an
+    // empty assignment only): with endpoints it contradicts itself.
+    if (a.version == kAbsentVersion && !a.endpoints.empty()) {
+      return fmt::format("version 'absent' (no such cluster) with endpoints for {}", a.cluster);
     }
     out.push_back(std::move(a));
   }
@@ -142,7 +164,7 @@ void toProto(const OutRequest& in, const std::string& nodeId, discovery_v3::Disc
   out->set_type_url(std::string(typeUrlOf(in.type)));
   out->set_version_info(in.versionInfo);
   out->set_response_nonce(in.responseNonce);
-  for (const auto& n : in.names) out->add_resource_names(n);
+  for (const auto& n : *in.names) out->add_resource_names(n);
   auto* node = out->mutable_node();
   node->set_id(nodeId);
   node->set_cluster("weft-proxy");
@@ -153,9 +175,40 @@ void toProto(const OutRequest& in, const std::string& nodeId, discovery_v3::Disc
   }
 }
 
-bool XdsClientState::subscribe(const std::string& name) { return clusters_.try_emplace(name).second; }
+RequestEncoder::RequestEncoder(std::string nodeId) : nodeId_(std::move(nodeId)) {}
+RequestEncoder::~RequestEncoder() = default;
 
-bool XdsClientState::unsubscribe(const std::string& name) { return clusters_.erase(name) > 0; }
+const discovery_v3::DiscoveryRequest& RequestEncoder::encode(const OutRequest& in) {
+  const int ti = static_cast<int>(in.type);
+  auto& msg = msg_[ti];
+  if (!msg || names_[ti] != in.names) {
+    if (!msg) msg = std::make_unique<discovery_v3::DiscoveryRequest>();
+    toProto(in, nodeId_, msg.get());
+    names_[ti] = in.names;
+    return *msg;
+  }
+  msg->set_version_info(in.versionInfo);
+  msg->set_response_nonce(in.responseNonce);
+  if (in.errorDetail.empty()) {
+    msg->clear_error_detail();
+  } else {
+    msg->mutable_error_detail()->set_code(3);  // INVALID_ARGUMENT
+    msg->mutable_error_detail()->set_message(in.errorDetail);
+  }
+  return *msg;
+}
+
+bool XdsClientState::subscribe(const std::string& name) {
+  bool added = clusters_.try_emplace(name).second;
+  if (added) names_.reset();
+  return added;
+}
+
+bool XdsClientState::unsubscribe(const std::string& name) {
+  bool removed = clusters_.erase(name) > 0;
+  if (removed) names_.reset();
+  return removed;
+}
 
 void XdsClientState::onStreamStart() {
   for (auto& t : types_) {
@@ -165,24 +218,27 @@ void XdsClientState::onStreamStart() {
   }
 }
 
-std::vector<std::string> XdsClientState::names() const {
-  std::vector<std::string> out;
-  out.reserve(clusters_.size());
-  for (const auto& [n, c] : clusters_) out.push_back(n);
-  return out;
+const Names& XdsClientState::names() const {
+  if (!names_) {
+    auto out = std::make_shared<std::vector<std::string>>();
+    out->reserve(clusters_.size());
+    for (const auto& [n, c] : clusters_) out->push_back(n);
+    names_ = std::move(out);
+  }
+  return names_;
 }
 
-OutRequest XdsClientState::request(XdsType t, std::vector<std::string> names) const {
+OutRequest XdsClientState::request(XdsType t, Names names) const {
   const auto& pt = types_[static_cast<int>(t)];
   return OutRequest{t, std::move(names), pt.acceptedVersion, pt.lastNonce, {}};
 }
 
 std::vector<OutRequest> XdsClientState::subscriptionRequests() {
   std::vector<OutRequest> out;
-  auto all = names();
+  const auto& all = names();
   for (XdsType t : {XdsType::kCluster, XdsType::kEndpoint}) {
     auto& pt = types_[static_cast<int>(t)];
-    if (all.empty() && !pt.requested) continue;
+    if (all->empty() && !pt.requested) continue;
     pt.requested = true;
     out.push_back(request(t, all));
   }
@@ -191,11 +247,11 @@ std::vector<OutRequest> XdsClientState::subscriptionRequests() {
 
 std::vector<OutRequest> XdsClientState::resubscribeRequests(const std::string& name) {
   if (!clusters_.count(name)) return {};
-  auto all = names();
-  auto without = all;
-  without.erase(std::find(without.begin(), without.end(), name));
+  const auto& all = names();
+  auto without = std::make_shared<std::vector<std::string>>(*all);
+  without->erase(std::find(without->begin(), without->end(), name));
   types_[static_cast<int>(XdsType::kEndpoint)].requested = true;
-  return {request(XdsType::kEndpoint, std::move(without)), request(XdsType::kEndpoint, std::move(all))};
+  return {request(XdsType::kEndpoint, std::move(without)), request(XdsType::kEndpoint, all)};
 }
 
 ClusterUpdate XdsClientState::updateOf(const std::string& name, const Cluster& c) {
@@ -239,17 +295,12 @@ ResponseOutcome XdsClientState::onResponse(const discovery_v3::DiscoveryResponse
   if (type == XdsType::kEndpoint) {
     auto decoded = decodeEds(r);
     if (auto* err = std::get_if<std::string>(&decoded)) return nack(*err);
-    // "absent" means "no such cluster" (the weft controller sends it with an
-    // empty assignment only): with endpoints it contradicts itself.
-    if (r.version_info() == kAbsentVersion)
-      for (const auto& a : std::get<std::vector<DecodedAssignment>>(decoded))
-        if (!a.endpoints.empty()) return nack("version 'absent' (no such cluster) with endpoints for " + a.cluster);
     for (auto& a : std::get<std::vector<DecodedAssignment>>(decoded)) {
       auto it = clusters_.find(a.cluster);
       if (it == clusters_.end()) continue;  // unsubscribed meanwhile
       auto& c = it->second;
       c.haveEds = true;
-      c.version = r.version_info();
+      c.version = std::move(a.version);
       c.endpoints = std::move(a.endpoints);
       c.appliedAt = now;
       out.updates.push_back(updateOf(it->first, c));
@@ -273,6 +324,13 @@ ResponseOutcome XdsClientState::onResponse(const discovery_v3::DiscoveryResponse
   pt.acceptedVersion = r.version_info();
   out.reply = request(type, names());
   return out;
+}
+
+std::optional<DiscoveryClient::ClusterStatus> XdsClientState::statusOf(const std::string& name) const {
+  auto it = clusters_.find(name);
+  if (it == clusters_.end()) return std::nullopt;
+  const auto& c = it->second;
+  return DiscoveryClient::ClusterStatus{name, c.version, c.appliedAt, c.endpoints.size(), c.version != kAbsentVersion};
 }
 
 std::vector<DiscoveryClient::ClusterStatus> XdsClientState::status() const {

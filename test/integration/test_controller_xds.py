@@ -117,18 +117,38 @@ class AdsClient:
     def ack(self, resp, names):
         self.send(resp.type_url, names, version=resp.version_info, nonce=resp.nonce)
 
-    def assignment(self, resp):
-        """(cluster_name, {address: weight}) of an EDS response with one resource."""
+    def assignments(self, resp):
+        """{cluster_name: (version, {address: weight})} of an EDS response. The controller
+        batches clusters, each wrapped in a Resource {name, version, resource}."""
         assert resp.type_url == EDS, resp.type_url
-        assert len(resp.resources) == 1, resp
-        cla = self.endpoint_pb2.ClusterLoadAssignment()
-        resp.resources[0].Unpack(cla)
-        eps = {}
-        for loc in cla.endpoints:
-            for lb in loc.lb_endpoints:
-                sa = lb.endpoint.address.socket_address
-                eps[f"{sa.address}:{sa.port_value}"] = lb.load_balancing_weight.value
-        return cla.cluster_name, eps
+        out = {}
+        for any_ in resp.resources:
+            version = resp.version_info
+            if any_.Is(self.discovery_pb2.Resource.DESCRIPTOR):
+                wrapped = self.discovery_pb2.Resource()
+                assert any_.Unpack(wrapped)
+                any_, version = wrapped.resource, wrapped.version
+                name = wrapped.name
+            else:
+                name = None
+            cla = self.endpoint_pb2.ClusterLoadAssignment()
+            assert any_.Unpack(cla), any_.type_url
+            assert name in (None, cla.cluster_name), (name, cla.cluster_name)
+            eps = {}
+            for loc in cla.endpoints:
+                for lb in loc.lb_endpoints:
+                    sa = lb.endpoint.address.socket_address
+                    eps[f"{sa.address}:{sa.port_value}"] = lb.load_balancing_weight.value
+            assert cla.cluster_name not in out, f"{cla.cluster_name} twice in one response"
+            out[cla.cluster_name] = (version, eps)
+        return out
+
+    def assignment(self, resp):
+        """(cluster_name, version, {address: weight}) of an EDS response with one resource."""
+        got = self.assignments(resp)
+        assert len(got) == 1, resp
+        [(name, (version, eps))] = got.items()
+        return name, version, eps
 
     def clusters(self, resp):
         assert resp.type_url == CDS, resp.type_url
@@ -141,15 +161,17 @@ class AdsClient:
         return out
 
     def recv_eds(self, timeout, names):
-        """Reads EDS responses (ACKing each) until every name in `names` has been seen; {name: (version, eps)}."""
+        """Reads EDS responses (ACKing each) until every name in `names` has been seen; {name: (version, eps)}.
+        self.eds_responses counts the responses it took."""
         got = {}
+        self.eds_responses = 0
         deadline = time.monotonic() + timeout
         while set(names) - set(got):
             r = self.recv(max(0.0, deadline - time.monotonic()))
             if r is None:
                 raise AssertionError(f"no EDS response for {set(names) - set(got)} within {timeout}s (got {got})")
-            name, eps = self.assignment(r)
-            got[name] = (r.version_info, eps)
+            got.update(self.assignments(r))
+            self.eds_responses += 1
             self.ack(r, self.subscribed)
         return got
 
@@ -189,10 +211,11 @@ class ControllerXds(WeftTestCase):
         ads = self.client(ctl)
         ads.subscribe_eds(["api-stable.test:80", "other.test:8080"])
         got = ads.recv_eds(5, ["api-stable.test:80", "other.test:8080"])
+        self.assertEqual(ads.eds_responses, 1, "a new subscription's clusters are sent in one batched response")
         served = ctl.served()
         self.assertEqual(got["api-stable.test:80"][1], {"127.0.0.1:9001": 1, "127.0.0.1:9002": 2})
         self.assertEqual(got["other.test:8080"][1], {"127.0.0.1:9100": 1})
-        for name in got:  # version_info is the cluster's version, as the controller reports it
+        for name in got:  # each resource's version is the cluster's, as the controller reports it
             self.assertEqual(got[name][0], served[name]["version"], name)
         old_other = got["other.test:8080"][0]
 
@@ -204,10 +227,12 @@ class ControllerXds(WeftTestCase):
         r = ads.recv(1.0)
         elapsed = time.monotonic() - t0
         self.assertIsNotNone(r, "no update within 1 s of the edit")
-        name, eps = ads.assignment(r)
+        name, version, eps = ads.assignment(r)
         self.assertEqual(name, "api-stable.test:80")
         self.assertEqual(eps, {"127.0.0.1:9004": 1, "127.0.0.1:9005": 1, "127.0.0.1:9006": 1})
-        self.assertNotEqual(r.version_info, got["api-stable.test:80"][0])
+        self.assertNotEqual(version, got["api-stable.test:80"][0])
+        self.assertEqual(version, ctl.served()["api-stable.test:80"]["version"])
+        self.assertEqual(r.version_info, version)  # one cluster: version_info is its version too
         ads.ack(r, ads.subscribed)
         print(f"edit seen after {elapsed * 1000:.0f} ms")
         extra = ads.recv(0.8)
@@ -218,13 +243,14 @@ class ControllerXds(WeftTestCase):
         ctl.write_services(edited.replace("  - name: other.test:8080\n    endpoints: [127.0.0.1:9100]\n", ""))
         r = ads.recv(1.0)
         self.assertIsNotNone(r, "no update within 1 s of removing a cluster")
-        self.assertEqual(ads.assignment(r), ("other.test:8080", {}))
+        self.assertEqual(ads.assignment(r), ("other.test:8080", "absent", {}))
         self.assertEqual(r.version_info, "absent")
 
         m = ctl.metrics()
         self.assertEqual(m.sum("weft_xds_streams"), 1)
-        self.assertGreaterEqual(m.sum("weft_xds_pushes_total", type="eds"), 4)
-        self.assertGreaterEqual(m.sum("weft_xds_acks_total", type="eds"), 3)
+        # Batched: the initial two clusters in one response, then the edit, then the removal.
+        self.assertEqual(m.sum("weft_xds_pushes_total", type="eds"), 3)
+        self.assertGreaterEqual(m.sum("weft_xds_acks_total", type="eds"), 2)
         self.assertEqual(m.sum("weft_controller_cluster_endpoints", cluster="other.test:8080"), -1)
 
     def test_nack_is_logged_and_counted_not_answered_with_a_resend(self):
@@ -245,7 +271,7 @@ class ControllerXds(WeftTestCase):
         ctl.write_services(SERVICES.replace("127.0.0.1:9001, ", ""))
         r2 = ads.recv(1.0)
         self.assertIsNotNone(r2)
-        self.assertEqual(ads.assignment(r2)[1], {"127.0.0.1:9002": 2})
+        self.assertEqual(ads.assignment(r2)[2], {"127.0.0.1:9002": 2})
         self.assertIsNone(ads.recv(0.5))
 
     def test_invalid_edit_keeps_the_last_good_set(self):
@@ -269,7 +295,7 @@ class ControllerXds(WeftTestCase):
         ctl.write_services(SERVICES.replace("127.0.0.1:9001", "127.0.0.1:9011"))
         r = ads.recv(1.0)
         self.assertIsNotNone(r)
-        self.assertEqual(ads.assignment(r)[1], {"127.0.0.1:9011": 1, "127.0.0.1:9002": 2})
+        self.assertEqual(ads.assignment(r)[2], {"127.0.0.1:9011": 1, "127.0.0.1:9002": 2})
 
     def test_cds_and_split_apex_follow_the_source(self):
         ctl = Controller(self.env, SERVICES)
@@ -293,14 +319,14 @@ class ControllerXds(WeftTestCase):
         ctl.write_services(SERVICES.replace("endpoints: [127.0.0.1:9003]", "endpoints: [127.0.0.1:9003, 127.0.0.1:9013]"))
         r = ads.recv(1.0)
         self.assertIsNotNone(r, "apex not recomputed within 1 s of a backend change")
-        self.assertEqual(ads.assignment(r)[1],
+        self.assertEqual(ads.assignment(r)[2],
                          {"127.0.0.1:9001": 6, "127.0.0.1:9002": 12, "127.0.0.1:9003": 1, "127.0.0.1:9013": 1})
         ads.ack(r, ads.subscribed)
         # The split's weights change: recomputed again.
         ctl.write_services(SERVICES.replace("weight: 90}", "weight: 50}").replace("weight: 10}", "weight: 50}"))
         r = ads.recv(1.0)
         self.assertIsNotNone(r, "apex not recomputed within 1 s of a split change")
-        self.assertEqual(ads.assignment(r)[1], {"127.0.0.1:9001": 1, "127.0.0.1:9002": 2, "127.0.0.1:9003": 3})
+        self.assertEqual(ads.assignment(r)[2], {"127.0.0.1:9001": 1, "127.0.0.1:9002": 2, "127.0.0.1:9003": 3})
 
         # unknown.test appears in the file: CDS now lists it.
         ctl.write_services(SERVICES + "  - name: unknown.test:80\n    backends: [{service: other.test:8080, weight: 1}]\n")
@@ -340,7 +366,7 @@ class ControllerXds(WeftTestCase):
             ctl.write_services(services(gen))
             r = ads.recv(2.0)
             self.assertIsNotNone(r, f"update {gen} not seen within 2 s while another subscriber is stopped")
-            _, eps = ads.assignment(r)
+            _, _, eps = ads.assignment(r)
             self.assertIn(f"127.0.{gen % 200}.1:10000", eps)
             ads.ack(r, ads.subscribed)
             worst = max(worst, time.monotonic() - t0)

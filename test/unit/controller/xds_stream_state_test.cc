@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <set>
+
 namespace weft::controller {
 namespace {
 
@@ -36,23 +39,64 @@ std::vector<XdsResponse> drain(XdsStreamState& s) {
   return out;
 }
 
-TEST(XdsStreamState, SubscribingSendsEachClusterOnceWithItsVersion) {
+TEST(XdsStreamState, SubscribingSendsEveryClusterOnceInOneResponseWithItsVersion) {
   XdsStreamState s;
   auto snap = buildSnapshot(withEndpoints({{"a:80", 2}, {"b:80", 3}}), nullptr);
   s.onSnapshot(snap);
   EXPECT_EQ(s.onRequest(eds({"a:80", "b:80"})), RequestKind::kInitial);
   auto out = drain(s);
-  ASSERT_EQ(out.size(), 2u);
-  std::map<std::string, XdsResponse> byName;
+  ASSERT_EQ(out.size(), 1u);  // one batch, not one response per cluster
+  ASSERT_EQ(out[0].type, ResourceType::kEndpoint);
+  ASSERT_EQ(out[0].resources.size(), 2u);
+  std::map<std::string, ResourceRef> byName;
+  for (auto& r : out[0].resources) byName[r.name] = r;
+  EXPECT_EQ(byName["a:80"].version, (*snap->find("a:80"))->version);
+  EXPECT_EQ(byName["b:80"].version, (*snap->find("b:80"))->version);
+  EXPECT_EQ(byName["a:80"].state->endpoints.size(), 2u);
+  EXPECT_EQ(byName["b:80"].state->endpoints.size(), 3u);
+  // Several clusters: an opaque version_info of its own, never one cluster's.
+  EXPECT_EQ(out[0].versionInfo.rfind("batch-", 0), 0u) << out[0].versionInfo;
+  EXPECT_FALSE(s.pending());
+}
+
+TEST(XdsStreamState, BatchesAreCappedByBytesRoundRobinAndAtLeastOneCluster) {
+  // A budget below one cluster's estimate: every response still carries one.
+  XdsStreamState tiny(1);
+  auto snap = buildSnapshot(withEndpoints({{"a:80", 2}, {"b:80", 2}, {"c:80", 2}}), nullptr);
+  tiny.onSnapshot(snap);
+  tiny.onRequest(eds({"a:80", "b:80", "c:80"}));
+  auto out = drain(tiny);
+  ASSERT_EQ(out.size(), 3u);
+  std::set<std::string> names;
   for (auto& r : out) {
-    ASSERT_EQ(r.type, ResourceType::kEndpoint);
     ASSERT_EQ(r.resources.size(), 1u);
-    byName[r.resources[0].name] = r;
+    EXPECT_EQ(r.versionInfo, r.resources[0].version);  // one cluster: its own version
+    names.insert(r.resources[0].name);
   }
-  EXPECT_EQ(byName["a:80"].versionInfo, (*snap->find("a:80"))->version);
-  EXPECT_EQ(byName["a:80"].resources[0].state->endpoints.size(), 2u);
-  EXPECT_EQ(byName["b:80"].resources[0].state->endpoints.size(), 3u);
+  EXPECT_EQ(names.size(), 3u);
   EXPECT_NE(out[0].nonce, out[1].nonce);
+
+  // 100 clusters of 100 endpoints (~5 KB each) under a 64 KiB budget: several
+  // responses, each within the budget, every cluster exactly once.
+  std::vector<std::pair<std::string, int>> many;
+  std::vector<std::string> manyNames;
+  for (int i = 0; i < 100; ++i) {
+    many.push_back({fmt::format("s{}:80", i), 100});
+    manyNames.push_back(many.back().first);
+  }
+  XdsStreamState capped(64 * 1024);
+  capped.onSnapshot(buildSnapshot(withEndpoints(many), nullptr));
+  capped.onRequest(eds(manyNames));
+  out = drain(capped);
+  EXPECT_GT(out.size(), 1u);
+  EXPECT_LT(out.size(), 20u);
+  std::map<std::string, int> seen;
+  for (auto& r : out) {
+    EXPECT_LE(r.resources.size() * 100 * 48, 64u * 1024);
+    for (auto& res : r.resources) ++seen[res.name];
+  }
+  EXPECT_EQ(seen.size(), 100u);
+  for (auto& [n, k] : seen) EXPECT_EQ(k, 1) << n;
 }
 
 TEST(XdsStreamState, ManyUpdatesWhileBlockedBecomeOneSendOfTheLatest) {
@@ -60,7 +104,7 @@ TEST(XdsStreamState, ManyUpdatesWhileBlockedBecomeOneSendOfTheLatest) {
   std::shared_ptr<const Snapshot> snap = buildSnapshot(withEndpoints({{"a:80", 1}, {"b:80", 1}}), nullptr);
   s.onSnapshot(snap);
   s.onRequest(eds({"a:80", "b:80"}));
-  ASSERT_EQ(drain(s).size(), 2u);
+  ASSERT_EQ(drain(s).size(), 1u);  // both clusters in one response
 
   // The transport is busy (the owner does not call next()) while 500 snapshots arrive.
   for (int i = 2; i <= 501; ++i) {
@@ -219,7 +263,8 @@ TEST(XdsStreamState, RepeatedNamesAreCheapButChangedNamesStillApply) {
   s.onRequest(cds({"a:80", "b:80"}));
   s.onRequest(eds({"a:80", "b:80"}));
   auto first = drain(s);
-  ASSERT_EQ(first.size(), 3u);  // CDS + two EDS
+  ASSERT_EQ(first.size(), 2u);  // CDS + one EDS carrying both clusters
+  ASSERT_EQ(first.back().resources.size(), 2u);
   EXPECT_EQ(s.onRequest(eds({"a:80", "b:80"}, first.back().nonce, first.back().versionInfo)), RequestKind::kAck);
   EXPECT_TRUE(drain(s).empty());
   // Same names, another order: a new list, nothing new to send.

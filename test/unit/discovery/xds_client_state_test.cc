@@ -162,7 +162,7 @@ TEST(XdsClientState, SubscriptionRequestsAreWholeAndNeverAnAccidentalWildcard) {
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].type, XdsType::kCluster);  // CDS first
   EXPECT_EQ(reqs[1].type, XdsType::kEndpoint);
-  EXPECT_THAT(reqs[1].names, ElementsAre("a:80", "b:80"));
+  EXPECT_THAT(*reqs[1].names, ElementsAre("a:80", "b:80"));
   EXPECT_TRUE(reqs[1].responseNonce.empty());
 
   EXPECT_TRUE(s.unsubscribe("a:80"));
@@ -170,7 +170,7 @@ TEST(XdsClientState, SubscriptionRequestsAreWholeAndNeverAnAccidentalWildcard) {
   EXPECT_FALSE(s.unsubscribe("b:80"));
   reqs = s.subscriptionRequests();  // requested before on this stream: empty now means "none"
   ASSERT_EQ(reqs.size(), 2u);
-  EXPECT_TRUE(reqs[0].names.empty());
+  EXPECT_TRUE(reqs[0].names->empty());
   s.onStreamStart();
   EXPECT_TRUE(s.subscriptionRequests().empty());  // a new stream: nothing to say
 }
@@ -191,7 +191,7 @@ TEST(XdsClientState, AcceptedEdsIsDeliveredWholeAndAcked) {
   EXPECT_EQ(out.reply->versionInfo, "v1");
   EXPECT_EQ(out.reply->responseNonce, "7");
   EXPECT_TRUE(out.reply->errorDetail.empty());
-  EXPECT_THAT(out.reply->names, ElementsAre("api.test:80"));
+  EXPECT_THAT(*out.reply->names, ElementsAre("api.test:80"));
 
   // Replace, never merge: the next set is the whole truth.
   out = s.onResponse(eds("v2", "8", {assignment("api.test:80", {{"10.0.0.3", 80, 1}})}), kNow);
@@ -312,8 +312,8 @@ TEST(XdsClientState, ResubscribeSendsTheNameAwayAndBack) {
   auto reqs = s.resubscribeRequests("a:80");
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].type, XdsType::kEndpoint);
-  EXPECT_THAT(reqs[0].names, ElementsAre("b:80"));
-  EXPECT_THAT(reqs[1].names, ElementsAre("a:80", "b:80"));
+  EXPECT_THAT(*reqs[0].names, ElementsAre("b:80"));
+  EXPECT_THAT(*reqs[1].names, ElementsAre("a:80", "b:80"));
   EXPECT_EQ(reqs[1].responseNonce, "5");
   // The applied set keeps serving meanwhile.
   EXPECT_EQ(s.status()[0].version, "v1");
@@ -331,6 +331,119 @@ TEST(XdsClientState, NewStreamForgetsNoncesButKeepsAppliedSets) {
   EXPECT_EQ(reqs[1].versionInfo, "v1");
   EXPECT_EQ(s.status()[0].version, "v1");
   EXPECT_EQ(s.status()[0].endpoints, 1u);
+}
+
+// A batched response as the weft controller sends it: each ClusterLoadAssignment
+// wrapped in a Resource carrying its name and version.
+discovery_v3::DiscoveryResponse wrappedEds(
+    const std::string& nonce, const std::vector<std::pair<std::string, endpoint_v3::ClusterLoadAssignment>>& items) {
+  discovery_v3::DiscoveryResponse r;
+  r.set_type_url(std::string(kEndpointTypeUrl));
+  r.set_version_info("batch-1");
+  r.set_nonce(nonce);
+  for (const auto& [version, cla] : items) {
+    discovery_v3::Resource w;
+    w.set_name(cla.cluster_name());
+    w.set_version(version);
+    w.mutable_resource()->PackFrom(cla);
+    r.add_resources()->PackFrom(w);
+  }
+  return r;
+}
+
+TEST(XdsClientState, BatchedWrappedResourcesCarryPerClusterVersions) {
+  XdsClientState s;
+  for (auto n : {"a:80", "b:80", "c:80"}) s.subscribe(n);
+  s.subscriptionRequests();
+  auto out = s.onResponse(wrappedEds("1", {{"va", assignment("a:80", {{"10.0.0.1", 80, 1}})},
+                                            {"vb", assignment("b:80", {{"10.0.0.2", 80, 1}, {"10.0.0.3", 80, 1}})},
+                                            {"absent", assignment("c:80", {})}}),
+                          kNow);
+  EXPECT_FALSE(out.nacked) << out.error;
+  ASSERT_EQ(out.updates.size(), 3u);
+  EXPECT_EQ(out.updates[0].version, "va");
+  EXPECT_EQ(out.updates[1].version, "vb");
+  EXPECT_EQ(out.updates[1].endpoints.size(), 2u);
+  EXPECT_FALSE(out.updates[2].exists);  // per-resource "absent"
+  ASSERT_TRUE(out.reply);
+  EXPECT_EQ(out.reply->versionInfo, "batch-1");  // the response's version is ACKed
+  auto st = s.status();
+  ASSERT_EQ(st.size(), 3u);
+  EXPECT_EQ(st[0].version, "va");
+  EXPECT_EQ(st[1].version, "vb");
+  EXPECT_EQ(st[2].version, "absent");
+  // A later batch with only b: a keeps its version (a subset, not a replacement of the type).
+  out = s.onResponse(wrappedEds("2", {{"vb2", assignment("b:80", {{"10.0.0.4", 80, 1}})}}), kNow);
+  ASSERT_EQ(out.updates.size(), 1u);
+  EXPECT_EQ(s.statusOf("a:80")->version, "va");
+  EXPECT_EQ(s.statusOf("b:80")->version, "vb2");
+  EXPECT_EQ(s.statusOf("b:80")->endpoints, 1u);
+  EXPECT_FALSE(s.statusOf("zzz:80"));
+}
+
+TEST(DecodeEds, RejectsBadWrappers) {
+  auto r = wrappedEds("1", {{"v", assignment("a:80", {{"10.0.0.1", 80, 1}})}});
+  // Wrapper name differs from the assignment's cluster.
+  auto bad = r;
+  discovery_v3::Resource w;
+  ASSERT_TRUE(bad.resources(0).UnpackTo(&w));
+  w.set_name("b:80");
+  bad.mutable_resources(0)->PackFrom(w);
+  auto res = decodeEds(bad);
+  ASSERT_TRUE(std::holds_alternative<std::string>(res));
+  EXPECT_THAT(std::get<std::string>(res), HasSubstr("differs"));
+  // Wrapped resource of another type.
+  bad = r;
+  w.set_name("a:80");
+  w.mutable_resource()->PackFrom(cluster("a:80", std::nullopt));
+  bad.mutable_resources(0)->PackFrom(w);
+  res = decodeEds(bad);
+  ASSERT_TRUE(std::holds_alternative<std::string>(res));
+  EXPECT_THAT(std::get<std::string>(res), HasSubstr("Cluster"));
+  // Per-resource "absent" with endpoints contradicts itself.
+  res = decodeEds(wrappedEds("1", {{"absent", assignment("a:80", {{"10.0.0.1", 80, 1}})}}));
+  ASSERT_TRUE(std::holds_alternative<std::string>(res));
+  EXPECT_THAT(std::get<std::string>(res), HasSubstr("absent"));
+  // One bad wrapped resource rejects the whole batch.
+  XdsClientState s;
+  s.subscribe("a:80");
+  s.subscribe("b:80");
+  auto out = s.onResponse(wrappedEds("1", {{"va", assignment("a:80", {{"10.0.0.1", 80, 1}})},
+                                            {"vb", assignment("b:80", {{"10.0.0.2", 80, 0}})}}),
+                          kNow);
+  EXPECT_TRUE(out.nacked);
+  EXPECT_TRUE(out.updates.empty());
+  EXPECT_EQ(s.statusOf("a:80")->version, "");
+}
+
+TEST(RequestEncoder, ReusesNamesUntilTheSubscriptionChanges) {
+  XdsClientState s;
+  s.subscribe("a:80");
+  s.subscribe("b:80");
+  RequestEncoder enc("node-1");
+  auto reqs = s.subscriptionRequests();
+  const auto& first = enc.encode(reqs[1]);
+  EXPECT_EQ(first.resource_names_size(), 2);
+  auto out = s.onResponse(eds("v1", "1", {assignment("a:80", {{"10.0.0.1", 80, 1}})}), kNow);
+  EXPECT_EQ(out.reply->names, reqs[1].names);  // the same shared list, not a copy
+  const auto& ack = enc.encode(*out.reply);
+  EXPECT_EQ(ack.version_info(), "v1");
+  EXPECT_EQ(ack.response_nonce(), "1");
+  EXPECT_FALSE(ack.has_error_detail());
+  EXPECT_EQ(ack.resource_names_size(), 2);
+  EXPECT_EQ(ack.node().id(), "node-1");
+  out = s.onResponse(eds("v2", "2", {assignment("a:80", {{"10.0.0.1", 80, 0}})}), kNow);
+  ASSERT_TRUE(out.nacked);
+  EXPECT_TRUE(enc.encode(*out.reply).has_error_detail());
+  out = s.onResponse(eds("v3", "3", {assignment("a:80", {{"10.0.0.1", 80, 1}})}), kNow);
+  EXPECT_FALSE(enc.encode(*out.reply).has_error_detail());  // cleared again
+  // A new subscription is a new list, encoded afresh.
+  s.subscribe("c:80");
+  out = s.onResponse(eds("v4", "4", {assignment("a:80", {{"10.0.0.1", 80, 1}})}), kNow);
+  const auto& grown = enc.encode(*out.reply);
+  ASSERT_EQ(grown.resource_names_size(), 3);
+  EXPECT_EQ(grown.resource_names(2), "c:80");
+  EXPECT_EQ(grown.version_info(), "v4");
 }
 
 }  // namespace
