@@ -36,7 +36,9 @@ namespace weft::discovery {
 
 struct ClusterUpdate {
   std::string name;     // the authority, e.g. "api.test:80"
-  std::string version;  // version_info the controller sent ("absent" for an unknown cluster)
+  // The cluster's version as the controller sent it: its Resource wrapper's
+  // version, else the response's version_info ("absent": unknown cluster).
+  std::string version;
   std::vector<model::Endpoint> endpoints;  // canonical "ip:port" / "[v6]:port", weight >= 1
   std::optional<std::string> protocol;     // "http1" | "http2" from CDS metadata when known
   bool exists = true;   // false when the controller says the cluster does not exist

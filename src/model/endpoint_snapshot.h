@@ -16,7 +16,7 @@ namespace weft::model {
 struct EndpointSnapshot {
   enum class Origin { kController, kDns };  // kDns: the proxy's DNS fallback resolved it
   std::string name;                        // the authority, "api.test:80"
-  std::string version;                     // the controller's version_info, exactly
+  std::string version;                     // the controller's per-cluster version, exactly
   std::vector<Endpoint> endpoints;         // the whole set (empty when !exists)
   std::optional<std::string> protocol;     // "http1" | "http2" when the controller says (CDS)
   bool exists = true;                      // false: the controller knows no such service

@@ -327,7 +327,7 @@ void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) 
   for (const auto& [name, entry] : clusters_)
     if (const auto& e = *entry; only.empty() || only == name) {
       auto age = std::chrono::duration<double>(std::chrono::steady_clock::now() - e.appliedAt).count();
-      // Discovered clusters: the controller's version_info exactly, and the
+      // Discovered clusters: the controller's per-cluster version exactly, and the
       // age of the snapshot applied (-1 while no answer has arrived).
       std::string_view protocol = e.config.protocol == UpstreamProtocol::kHttp1   ? "http1"
                                   : e.config.protocol == UpstreamProtocol::kHttp2 ? "http2"

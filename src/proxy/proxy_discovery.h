@@ -36,7 +36,7 @@ class ProxyDiscovery {
 
   // The "discovery" object of /debug/endpoints: the controller, whether the
   // stream is up, and per cluster the version the client accepted (the
-  // controller's version_info exactly), its age, size and existence.
+  // controller's per-cluster version exactly), its age, size and existence.
   // `only`: one cluster (empty: all). Any thread.
   std::string statusJson(std::string_view only) const;
 
