@@ -7,7 +7,12 @@ BodyPipe::BodyPipe(boost::asio::any_io_executor ex, size_t highWater)
 
 void BodyPipe::push(std::string_view data) {
   if (ended_ || abandoned_ || data.empty()) return;
-  buf_.append(data);
+  // Appending to buf_ may reallocate it: only when nothing unconsumed is in
+  // it, so no view the consumer holds can point into it.
+  if (head_ == buf_.size() && incoming_.empty())
+    buf_.append(data);
+  else
+    incoming_.append(data);
   pushed_ += data.size();
   readable_.notify();
 }
@@ -42,8 +47,27 @@ boost::asio::awaitable<void> BodyPipe::waitReadable() {
   while (buffered() == 0 && !ended_ && !abandoned_) co_await readable_.wait();
 }
 
+std::string_view BodyPipe::data() {
+  // The consumer asks for a new view, so it holds no older one: join what
+  // arrived meanwhile.
+  if (!incoming_.empty()) {
+    if (head_ == buf_.size() && !(retainLimit_ && !retainOverflow_)) {
+      buf_.clear();
+      head_ = 0;
+      buf_.swap(incoming_);
+    } else {
+      buf_.append(incoming_);
+      incoming_.clear();
+    }
+  }
+  return std::string_view(buf_).substr(head_);
+}
+
 void BodyPipe::consume(size_t n) {
-  n = std::min(n, buffered());
+  // Consuming past the view (discarding unseen bytes): join first; no view
+  // survives a consume anyway.
+  if (n > buf_.size() - head_) data();
+  n = std::min(n, buf_.size() - head_);
   head_ += n;
   consumed_ += n;
   if (retainLimit_ && head_ > retainLimit_) retainOverflow_ = true;
@@ -55,6 +79,7 @@ void BodyPipe::consume(size_t n) {
 void BodyPipe::abandon() {
   abandoned_ = true;
   buf_.clear();
+  incoming_.clear();
   head_ = 0;
   readable_.notify();
   writable_.notify();
@@ -87,6 +112,7 @@ void BodyPipe::compact() {
   if (head_ == buf_.size()) {
     buf_.clear();
     head_ = 0;
+    buf_.swap(incoming_);  // no copy: what arrived meanwhile becomes the front
   } else if (head_ > 16 * 1024 && head_ * 2 > buf_.size()) {
     buf_.erase(0, head_);
     head_ = 0;

@@ -13,6 +13,13 @@
 //
 // Replay: with retainForReplay(limit), consumed bytes are kept (up to limit) so
 // that rewind() can send them again on a retry.
+//
+// Views: the view data() returns stays valid until the consumer's next call
+// of consume(), data(), rewind() or abandon(), however much the producer
+// pushes meanwhile — a consumer writes straight from it to a socket while the
+// producer keeps reading. So push() never moves bytes the consumer may be
+// looking at: while unconsumed bytes are pending it appends to a second
+// buffer, which the next data() (the consumer's own call) joins on.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -41,12 +48,13 @@ class BodyPipe {
   // --- consumer ---
   // Until there is data or the body ended.
   boost::asio::awaitable<void> waitReadable();
-  std::string_view data() const { return std::string_view(buf_).substr(head_); }
+  // Every buffered byte, contiguous (see "Views" above for its lifetime).
+  std::string_view data();
   void consume(size_t n);
   void abandon();
 
   // --- state ---
-  size_t buffered() const { return buf_.size() - head_; }
+  size_t buffered() const { return buf_.size() - head_ + incoming_.size(); }
   bool ended() const { return ended_; }
   bool drained() const { return ended_ && buffered() == 0; }
   ProxyError error() const { return error_; }
@@ -76,7 +84,8 @@ class BodyPipe {
  private:
   void compact();
 
-  std::string buf_;
+  std::string buf_;        // what data() shows, from head_; retained bytes before it
+  std::string incoming_;   // pushed while buf_ had unconsumed bytes (the consumer may hold a view of them)
   size_t head_ = 0;        // first unconsumed byte
   size_t highWater_;
   size_t retainLimit_ = 0; // 0: not retaining

@@ -82,6 +82,58 @@ TEST(BodyPipe, RewindWithoutRetainingOnlyWorksBeforeAnythingWasConsumed) {
   EXPECT_FALSE(pipe.rewind());
 }
 
+// A consumer writes straight from data() to a socket while the producer keeps
+// pushing: the view must stay where it is, however much arrives (ASan saw a
+// slow HTTP/1 client's response body freed under an in-flight sendmsg).
+TEST(BodyPipe, ViewStaysValidWhileTheProducerPushes) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  // Large enough for malloc to map it on its own: were it reallocated, the
+  // old block would be unmapped and reading the view below would crash even
+  // without ASan.
+  const std::string first(512 * 1024, 'a');
+  pipe.push(first);
+  std::string_view view = pipe.data();
+  const std::string more(1024 * 1024, 'b');
+  for (int i = 0; i < 4; ++i) pipe.push(more);
+  EXPECT_TRUE(view == first);
+  EXPECT_EQ(pipe.buffered(), first.size() + 4 * more.size());
+  pipe.consume(view.size());
+  std::string rest(pipe.data());
+  EXPECT_EQ(rest.size(), 4 * more.size());
+  EXPECT_TRUE(rest == more + more + more + more);
+}
+
+TEST(BodyPipe, PartialConsumeThenPushKeepsOrder) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  pipe.push("abc");
+  EXPECT_EQ(pipe.data(), "abc");
+  pipe.consume(1);
+  pipe.push("def");
+  EXPECT_EQ(pipe.data(), "bcdef");
+  pipe.consume(2);
+  pipe.push("g");
+  pipe.consume(100);  // past the view: discards everything, in order
+  EXPECT_EQ(pipe.buffered(), 0u);
+  pipe.push("h");
+  EXPECT_EQ(pipe.data(), "h");
+}
+
+TEST(BodyPipe, RewindAfterPushesWhileRetainingReplaysInOrder) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  pipe.retainForReplay(64);
+  pipe.push("one,");
+  auto v = pipe.data();
+  pipe.push("two,");  // arrives while the consumer holds its view
+  pipe.consume(v.size());
+  EXPECT_EQ(pipe.data(), "two,");
+  pipe.push("three");
+  ASSERT_TRUE(pipe.rewind());
+  EXPECT_EQ(pipe.data(), "one,two,three");
+}
+
 TEST(BodyPipe, OnConsumedReportsEachConsumption) {
   asio::io_context ctx;
   BodyPipe pipe(ctx.get_executor());
