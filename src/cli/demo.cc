@@ -258,15 +258,32 @@ class Demo {
     // before overran); (d2) is then watched to the end.
     double from = std::max(elapsed() + 1.0, 0.1 * d), to = 0.75 * d;
     gap_ = (to - from) / 8;
-    using StepFn = asio::awaitable<void> (Demo::*)();
-    const StepFn chapters[] = {&Demo::canary, &Demo::canaryHalf, &Demo::promote, &Demo::deleteOldPods,
-                               &Demo::rollingFirst, &Demo::rollingSecond, &Demo::goDark, &Demo::blackholeListed,
-                               &Demo::agedServers};
-    for (size_t i = 0; i < std::size(chapters); ++i) {
-      if (!co_await sleepUntil(from + gap_ * static_cast<double>(i))) co_return;
-      co_await (this->*chapters[i])();
+    // The chapters are taken one by one from a function, not from a local
+    // array indexed across co_await: GCC 12 built that (at -O0, under UBSan)
+    // with the index read back as garbage after a resumption.
+    size_t next = 0;
+    while (auto chapter = chapterAt(next)) {
+      if (!co_await sleepUntil(from + gap_ * static_cast<double>(next))) co_return;
+      co_await (this->*chapter)();
+      ++next;
     }
     co_await sleepUntil(d);
+  }
+
+  using StepFn = asio::awaitable<void> (Demo::*)();
+  static StepFn chapterAt(size_t i) {
+    switch (i) {
+      case 0: return &Demo::canary;
+      case 1: return &Demo::canaryHalf;
+      case 2: return &Demo::promote;
+      case 3: return &Demo::deleteOldPods;
+      case 4: return &Demo::rollingFirst;
+      case 5: return &Demo::rollingSecond;
+      case 6: return &Demo::goDark;
+      case 7: return &Demo::blackholeListed;
+      case 8: return &Demo::agedServers;
+      default: return nullptr;
+    }
   }
 
   // (a) a canary promoted through a traffic split (incident 001).
