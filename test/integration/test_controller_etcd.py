@@ -48,11 +48,11 @@ class ControllerEtcd(WeftTestCase):
             r = ads.recv(max(0.0, left))
             if r is None:
                 raise AssertionError(f"{name}: never {want} within {timeout}s (last {last})")
-            got_name, eps = ads.assignment(r)
+            got = ads.assignments(r)  # the controller batches every changed cluster in one response
             ads.ack(r, ads.subscribed)
-            if got_name == name:
-                last = eps
-                if eps == want:
+            if name in got:
+                last = got[name][1]
+                if last == want:
                     return time.monotonic() - t0
 
     def test_list_watch_invalid_values_and_lease_expiry(self):

@@ -59,11 +59,11 @@ class ControllerKubernetes(WeftTestCase):
             if r.type_url != EDS:
                 ads.ack(r, [API, API_GRPC])  # a CDS push (the listing changed): ACK and go on
                 continue
-            got, eps = ads.assignment(r)
+            got = ads.assignments(r)  # the controller batches every changed cluster in one response
             ads.ack(r, ads.subscribed)
-            if got == name:
-                last = eps
-                if eps == want:
+            if name in got:
+                last = got[name][1]
+                if last == want:
                     return time.monotonic() - t0
 
     def test_services_and_slices_map_to_clusters_and_follow_the_watch(self):
