@@ -40,20 +40,7 @@ class ControllerEtcd(WeftTestCase):
         return c
 
     def wait_eds(self, ads, name, want, timeout):
-        """Reads EDS responses (ACKing) until `name` has exactly the endpoint set `want`; returns the time taken."""
-        t0 = time.monotonic()
-        last = None
-        while True:
-            left = timeout - (time.monotonic() - t0)
-            r = ads.recv(max(0.0, left))
-            if r is None:
-                raise AssertionError(f"{name}: never {want} within {timeout}s (last {last})")
-            got = ads.assignments(r)  # the controller batches every changed cluster in one response
-            ads.ack(r, ads.subscribed)
-            if name in got:
-                last = got[name][1]
-                if last == want:
-                    return time.monotonic() - t0
+        return ads.wait_set(name, want, timeout)
 
     def test_list_watch_invalid_values_and_lease_expiry(self):
         etcd = Etcd(self.env).start()

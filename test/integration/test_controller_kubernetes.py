@@ -50,21 +50,7 @@ class ControllerKubernetes(WeftTestCase):
         raise AssertionError(f"{name}: never {want} within {timeout}s (last {last})")
 
     def wait_eds(self, ads, name, want, timeout):
-        t0 = time.monotonic()
-        last = None
-        while True:
-            r = ads.recv(max(0.0, timeout - (time.monotonic() - t0)))
-            if r is None:
-                raise AssertionError(f"{name}: never {want} within {timeout}s (last {last})")
-            if r.type_url != EDS:
-                ads.ack(r, [API, API_GRPC])  # a CDS push (the listing changed): ACK and go on
-                continue
-            got = ads.assignments(r)  # the controller batches every changed cluster in one response
-            ads.ack(r, ads.subscribed)
-            if name in got:
-                last = got[name][1]
-                if last == want:
-                    return time.monotonic() - t0
+        return ads.wait_set(name, want, timeout, cds_names=[API, API_GRPC])  # CDS pushes: the listing changed
 
     def test_services_and_slices_map_to_clusters_and_follow_the_watch(self):
         kube = FakeKube(self.env)

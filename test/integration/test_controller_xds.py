@@ -175,6 +175,25 @@ class AdsClient:
             self.ack(r, self.subscribed)
         return got
 
+    def wait_set(self, name, want, timeout, cds_names=None):
+        """Reads responses (ACKing each) until cluster `name` has exactly the endpoint set `want`; returns the
+        seconds it took. CDS pushes in between are ACKed with `cds_names` when given (else they fail)."""
+        t0 = time.monotonic()
+        last = None
+        while True:
+            r = self.recv(max(0.0, timeout - (time.monotonic() - t0)))
+            if r is None:
+                raise AssertionError(f"{name}: never {want} within {timeout}s (last {last})")
+            if cds_names is not None and r.type_url != EDS:
+                self.ack(r, cds_names)
+                continue
+            got = self.assignments(r)  # the controller batches every changed cluster in one response
+            self.ack(r, self.subscribed)
+            if name in got:
+                last = got[name][1]
+                if last == want:
+                    return time.monotonic() - t0
+
     def subscribe_eds(self, names):
         self.subscribed = list(names)
         self.send(EDS, names)
