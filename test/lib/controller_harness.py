@@ -11,6 +11,7 @@ import os
 import time
 
 from weft_harness import HarnessError, Metrics, free_port, wait_port, weft_bin
+from discovery_harness import admin_get
 
 
 def b64(s):
@@ -125,13 +126,7 @@ class WatchingController:
         return self
 
     def get(self, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            return r.status, r.read().decode()
-        finally:
-            c.close()
+        return admin_get(self.admin_port, path)
 
     def metrics(self):
         return Metrics(self.get("/metrics")[1])

@@ -18,6 +18,17 @@ import time
 from weft_harness import HarnessError, WeftProxy, free_port, h1_request, wait_port, weft_bin, Metrics
 
 
+def admin_get(port, path, timeout=5):
+    """(status, body text) of GET `path` on a loopback admin port; one connection per call."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
 class Controller:
     """`weft controller` with a file source. restart() keeps the ports (proxies reconnect to the same address)."""
 
@@ -64,13 +75,7 @@ class Controller:
         os.replace(tmp, self.services_path)  # atomic: the poller never sees half a file
 
     def get(self, path, timeout=5):
-        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            return r.status, r.read().decode()
-        finally:
-            c.close()
+        return admin_get(self.admin_port, path, timeout)
 
     def metrics(self):
         return Metrics(self.get("/metrics")[1])
