@@ -31,8 +31,9 @@ void BM_BalancerPickReady(benchmark::State& state) {
   for (auto _ : state) {
     auto pick = balancer.pickReady();
     EndpointState& e = *ptrs[pick.index];
-    e.load().requestStarted();
-    e.load().requestEnded();
+    auto now = EndpointState::Clock::now();
+    e.load().requestStarted(now);
+    e.load().requestEnded(now);
     benchmark::DoNotOptimize(pick.index);
   }
 }

@@ -186,8 +186,9 @@ asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const Endpoint
 }
 
 void Cluster::requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt) {
-  state.load().requestEnded();
-  if (rtt.count() > 0) state.load().observe(rtt, EndpointState::Clock::now());
+  auto now = EndpointState::Clock::now();
+  state.load().requestEnded(now);
+  if (rtt.count() > 0) state.load().observe(rtt, now);
   if (!failed) {
     state.requestSucceeded();
     return;
@@ -227,6 +228,7 @@ std::string Cluster::debugJson() const {
     o["weight"] = st.weight();
     o["ewma_ms"] = st.load().estimateNanos(now) / 1e6;
     o["in_flight"] = st.load().inFlight();
+    o["load"] = st.load().load(now);  // what the balancer's cost counts (peak_ewma.h)
     o["consecutive_failures"] = st.consecutiveFailures();
     o["connect_failures"] = st.connectFailures();
     o["last_error"] = st.lastError();

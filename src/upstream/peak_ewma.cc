@@ -8,7 +8,8 @@ namespace weft::upstream {
 PeakEwma::PeakEwma(std::chrono::nanoseconds defaultRtt, std::chrono::nanoseconds decay, Clock::time_point now)
     : decayNanos_(static_cast<double>(std::max<int64_t>(decay.count(), 1))),
       estimate_(static_cast<double>(defaultRtt.count())),
-      stamp_(now) {}
+      stamp_(now),
+      loadStamp_(now) {}
 
 void PeakEwma::observe(std::chrono::nanoseconds rtt, Clock::time_point now) {
   double sample = static_cast<double>(rtt.count());

@@ -105,6 +105,14 @@ class Balancing(WeftTestCase):
             errs = [r for r in load.window(s, s + 1) if r[1] != 200]
             print(f"  t={s:2d}-{s + 1:2d}s {fmt_shares(n, c, sh)} non-200={len(errs)}")
 
+    def print_ewma(self, weft, bs, names):
+        """The latency each worker's balancer saw per endpoint (peak-EWMA, /debug/endpoints)."""
+        _, _, dbg = weft.admin("GET", f"/debug/endpoints?cluster={CLUSTER}")
+        port_name = {b.addr: n for b, n in zip(bs, names)}
+        for c in json.loads(dbg)["clusters"]:
+            print(f"worker {c['worker']} peak-EWMA (ms): " +
+                  " ".join(f"{port_name.get(e['address'], e['address'])}={e['ewma_ms']:.1f}" for e in c["endpoints"]))
+
     # Issue 3: "one endpoint slowed to 10x latency gets under 10 % of traffic within 5 s".
     # Four backends at 5 ms; after 2 s of steady load one of them is slowed to 50 ms
     # (10x). From 5 s after the slowdown (for 3 s) it must get < 10 % of the requests.
@@ -128,11 +136,7 @@ class Balancing(WeftTestCase):
         print(f"before slowdown  (t=0.5..{slow_at:.1f}s): {fmt_shares(*before)}")
         print(f"5..8 s after it  (t={slow_at + 5:.1f}..{slow_at + 8:.1f}s): {fmt_shares(*after)}")
         # Python backends add their own overhead: print the latency ratio weft actually saw.
-        _, _, dbg = weft.admin("GET", f"/debug/endpoints?cluster={CLUSTER}")
-        port_name = {b.addr: n for b, n in zip(bs, names)}
-        for c in json.loads(dbg)["clusters"]:
-            print(f"worker {c['worker']} peak-EWMA (ms): " +
-                  " ".join(f"{port_name.get(e['address'], e['address'])}={e['ewma_ms']:.1f}" for e in c["endpoints"]))
+        self.print_ewma(weft, bs, names)
         all_recs = load.window(0, 1e9)
         errors = [r for r in all_recs if r[1] != 200]
         print(f"total responses {len(all_recs)}, non-200 {len(errors)} {errors[:5]}")
@@ -164,6 +168,7 @@ class Balancing(WeftTestCase):
         self.per_second(load, names, int(seconds))
         n, counts, sh = shares(load.window(warmup, seconds), names)
         print(f"measured: {fmt_shares(n, counts, sh)}")
+        self.print_ewma(weft, bs, names)
         print("expected: " + " ".join(f"{b}={expected[b] * 100:.1f}%" for b in names))
         print("deviation (percentage points): " + " ".join(f"{b}={(sh[b] - expected[b]) * 100:+.1f}" for b in names))
         errors = [r for r in load.window(0, 1e9) if r[1] != 200]

@@ -67,7 +67,8 @@ TEST_F(BalancerTest, PrefersTheLessLoadedEndpoint) {
   states[0]->connectSucceeded();
   states[1]->connectSucceeded();
   balancer.healthChanged();
-  for (int i = 0; i < 5; ++i) states[0]->load().requestStarted();  // 5 in flight on endpoint 0
+  auto now = EndpointState::Clock::now();
+  for (int i = 0; i < 5; ++i) states[0]->load().requestStarted(now);  // 5 in flight on endpoint 0
   // Endpoint 0 is picked only when every draw (first sample and up to three
   // redraws of the second) lands on it: (1/2)^4.
   int busy = 0;

@@ -47,7 +47,7 @@ class WarmupSim {
       complete(now_);
       auto p = balancer_.pickReadyAt(now_);
       counts[p.index]++;
-      states_[p.index]->load().requestStarted();
+      states_[p.index]->load().requestStarted(now_);
       // Jitter of ±20 % around the endpoint's latency: alike endpoints are
       // never identical, as on a real host.
       double factor = std::uniform_real_distribution<double>(0.8, 1.2)(rng_);
@@ -74,7 +74,7 @@ class WarmupSim {
     while (!inFlight_.empty() && inFlight_.top().done <= upTo) {
       auto r = inFlight_.top();
       inFlight_.pop();
-      states_[r.index]->load().requestEnded();
+      states_[r.index]->load().requestEnded(r.done);
       states_[r.index]->load().observe(r.rtt, r.done);
     }
   }
