@@ -199,15 +199,15 @@ AdsServer::AdsServer() : impl_(std::make_unique<Impl>()) {}
 
 AdsServer::~AdsServer() { shutdown(std::chrono::milliseconds(0)); }
 
-int AdsServer::start(const std::string& hostPort, std::shared_ptr<const Snapshot> initial) {
+int AdsServer::start(const std::string& hostPort, std::shared_ptr<const Snapshot> initial, Keepalive keepalive) {
   impl_->hub_.publish(std::move(initial));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(hostPort, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(impl_.get());
   // Dead peers are found by keepalive rather than by a write that never completes.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(keepalive.interval.count()));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(keepalive.timeout.count()));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.SetMaxSendMessageSize(64 * 1024 * 1024);

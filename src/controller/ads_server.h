@@ -28,7 +28,11 @@ class AdsServer {
 
   // Listens on `hostPort` ("127.0.0.1:18000"; port 0 picks one). Returns the
   // bound port; throws std::runtime_error when it cannot listen.
-  int start(const std::string& hostPort, std::shared_ptr<const Snapshot> initial);
+  struct Keepalive {
+    std::chrono::milliseconds interval{30000};  // PING after this long without one
+    std::chrono::milliseconds timeout{10000};   // close when a PING goes unanswered this long
+  };
+  int start(const std::string& hostPort, std::shared_ptr<const Snapshot> initial, Keepalive keepalive);
   void publish(std::shared_ptr<const Snapshot> snap);
   // Stops accepting, cancels open streams after `grace`, waits for them to end.
   void shutdown(std::chrono::milliseconds grace);

@@ -144,8 +144,13 @@ ControllerConfig loadControllerConfig(const std::string& path) {
   }
   ControllerConfig cfg;
   if (!root || root.IsNull()) throw ConfigError(path, "source", "is required");
-  onlyKeys(path, root, "(top level)", {"xds", "admin", "source", "log_level"});
+  onlyKeys(path, root, "(top level)",
+           {"xds", "admin", "source", "log_level", "xds_keepalive_ms", "xds_keepalive_timeout_ms"});
   if (root["xds"]) cfg.xds = address(path, root["xds"], "xds");
+  if (root["xds_keepalive_ms"])
+    cfg.xdsKeepalive = millis(path, root["xds_keepalive_ms"], "xds_keepalive_ms", 1000, 3'600'000);
+  if (root["xds_keepalive_timeout_ms"])
+    cfg.xdsKeepaliveTimeout = millis(path, root["xds_keepalive_timeout_ms"], "xds_keepalive_timeout_ms", 100, 600'000);
   if (root["admin"]) cfg.admin = address(path, root["admin"], "admin");
   if (auto l = root["log_level"]) {
     cfg.logLevel = l.IsScalar() ? l.as<std::string>() : "";

@@ -31,6 +31,11 @@ struct KubernetesSourceConfig {
 struct ControllerConfig {
   std::string xds = "127.0.0.1:18000";    // ADS listen address
   std::string admin = "127.0.0.1:9990";   // admin listen address
+  // gRPC keepalive on xDS connections: a PING after this long without one,
+  // and the connection is closed when it goes unanswered for the timeout.
+  // This is how a dead or stopped subscriber's stream is found and freed.
+  std::chrono::milliseconds xdsKeepalive{30000};
+  std::chrono::milliseconds xdsKeepaliveTimeout{10000};
   SourceKind sourceKind = SourceKind::kFile;
   std::string sourceFile;                 // absolute, or relative to the working directory
   EtcdSourceConfig etcd;

@@ -163,7 +163,7 @@ int runController(const std::string& configPath) {
   int xdsPort = 0;
   auto startServing = [&]() -> bool {
     try {
-      xdsPort = ads.start(cfg.xds, store.current());
+      xdsPort = ads.start(cfg.xds, store.current(), AdsServer::Keepalive{cfg.xdsKeepalive, cfg.xdsKeepaliveTimeout});
     } catch (const std::exception& e) {
       WEFT_LOG_ERROR("xds: {}", e.what());
       std::fprintf(stderr, "weft: cannot listen on %s (xds)\n", cfg.xds.c_str());

@@ -32,7 +32,7 @@ def admin_get(port, path, timeout=5):
 class Controller:
     """`weft controller` with a file source. restart() keeps the ports (proxies reconnect to the same address)."""
 
-    def __init__(self, env, services_yaml, name="controller", log_level="info"):
+    def __init__(self, env, services_yaml, name="controller", log_level="info", extra_config=""):
         self.env = env
         self.name = name
         self.xds_port = free_port()
@@ -42,7 +42,7 @@ class Controller:
         self.config_path = env.path(f"{name}.yaml")
         with open(self.config_path, "w") as f:
             f.write(f"xds: 127.0.0.1:{self.xds_port}\nadmin: 127.0.0.1:{self.admin_port}\n"
-                    f"log_level: {log_level}\nsource:\n  file: {os.path.basename(self.services_path)}\n")
+                    f"log_level: {log_level}\n{extra_config}source:\n  file: {os.path.basename(self.services_path)}\n")
         self.starts = 0
         self.proc = None
         self.start()

@@ -124,7 +124,7 @@ class Controller {
   void startServer(const std::string& hostPort) {
     std::lock_guard lock(mu_);
     ads_ = std::make_unique<controller::AdsServer>();
-    port_ = ads_->start(hostPort, store_.current());
+    port_ = ads_->start(hostPort, store_.current(), controller::AdsServer::Keepalive{});
   }
   void stopServer() {
     std::lock_guard lock(mu_);
