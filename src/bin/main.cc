@@ -11,9 +11,7 @@
 #include "core/logging.h"
 #include "proxy/config.h"
 #include "proxy/proxy_main.h"
-#ifdef WEFT_HAVE_CONTROLLER
-#include "controller/controller_main.h"
-#endif
+#include "xds/module_loader.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"weft — a service mesh: sidecar proxy, controller and operator CLI"};
@@ -25,11 +23,11 @@ int main(int argc, char** argv) {
   proxyCmd->add_option("--config", proxyConfig, "proxy YAML config")->required();
   proxyCmd->add_flag("--check-config", checkOnly, "validate the config and exit");
 
-#ifdef WEFT_HAVE_CONTROLLER
+  // The controller lives in weft-xds.so with the rest of the gRPC code
+  // (xds/xds_module.h); without the module the command says so and exits 1.
   std::string controllerConfig;
   auto* controllerCmd = app.add_subcommand("controller", "run the control plane (xDS server)");
   controllerCmd->add_option("--config", controllerConfig, "controller YAML config")->required();
-#endif
 
   // Operator CLI (docs/cli.md): exit codes 0 ok, 1 problem found, 2 usage, 3 unreachable.
   namespace cli = weft::cli;
@@ -164,9 +162,16 @@ int main(int argc, char** argv) {
   }
   if (demoCmd->parsed()) return weft::cli::runDemo(demo);
 
-#ifdef WEFT_HAVE_CONTROLLER
-  if (controllerCmd->parsed()) return weft::controller::runController(controllerConfig);
-#endif
+  if (controllerCmd->parsed()) {
+    const weft::xds::ModuleApi* xds = nullptr;
+    try {
+      xds = &weft::xds::loadModule();
+    } catch (const weft::xds::ModuleUnavailable& e) {
+      std::fprintf(stderr, "weft: %s\n", e.what());
+      return 1;
+    }
+    return xds->runController(controllerConfig);
+  }
 
   if (proxyCmd->parsed()) {
     weft::proxy::ProxyConfig cfg;

@@ -8,13 +8,21 @@
 #include "core/logging.h"
 #include "proxy/dns_fallback.h"
 #include "proxy/worker_proxy.h"
-#ifdef WEFT_HAVE_DISCOVERY
-#include "discovery/discovery_client.h"
-#endif
+#include "xds/module_loader.h"
 
 namespace weft::proxy {
 
-#ifdef WEFT_HAVE_DISCOVERY
+namespace {
+// The xDS client lives in weft-xds.so (xds/xds_module.h): loaded here, on the
+// first proxy config that names a controller.
+const xds::ModuleApi& xdsModule(const ProxyConfig& config) {
+  try {
+    return xds::loadModule();
+  } catch (const xds::ModuleUnavailable& e) {
+    throw ConfigError(config.sourceFile, "controller", e.what());
+  }
+}
+}  // namespace
 
 class ProxyDiscovery::Impl {
  public:
@@ -33,9 +41,8 @@ class ProxyDiscovery::Impl {
           [this](const std::string& name) {
             for (auto* w : workers_) w->forgetDiscovered(name);
           });
-    client_ = std::make_unique<discovery::DiscoveryClient>(std::move(o), [this](const discovery::ClusterUpdate& u) {
-      onUpdate(u);
-    });
+    client_ = xdsModule(config).makeDiscoveryClient(std::move(o),
+                                                    [this](const discovery::ClusterUpdate& u) { onUpdate(u); });
   }
 
   void start(std::vector<WorkerProxy*> workers) {
@@ -50,7 +57,7 @@ class ProxyDiscovery::Impl {
     dns_.reset();
   }
 
-  discovery::DiscoveryClient& client() { return *client_; }
+  xds::DiscoveryClientHandle& client() { return *client_; }
 
   std::string statusJson(std::string_view only) const {
     namespace json = boost::json;
@@ -105,7 +112,7 @@ class ProxyDiscovery::Impl {
   std::string controller_, nodeId_;
   std::vector<WorkerProxy*> workers_;
   std::unique_ptr<DnsFallback> dns_;  // before the client: destroyed after it
-  std::unique_ptr<discovery::DiscoveryClient> client_;
+  std::unique_ptr<xds::DiscoveryClientHandle> client_;
 };
 
 ProxyDiscovery::ProxyDiscovery(const ProxyConfig& config) : impl_(std::make_unique<Impl>(config)) {
@@ -126,18 +133,5 @@ void ProxyDiscovery::start(std::vector<WorkerProxy*> workers) { impl_->start(std
 
 std::string ProxyDiscovery::statusJson(std::string_view only) const { return impl_->statusJson(only); }
 
-#else  // built without the xDS protos
-
-class ProxyDiscovery::Impl {};
-
-ProxyDiscovery::ProxyDiscovery(const ProxyConfig& config) {
-  throw ConfigError(config.sourceFile, "controller",
-                    "this weft was built without xDS support (no xDS protos at build time); remove `controller`");
-}
-ProxyDiscovery::~ProxyDiscovery() = default;
-void ProxyDiscovery::start(std::vector<WorkerProxy*>) {}
-std::string ProxyDiscovery::statusJson(std::string_view) const { return "{}"; }
-
-#endif
 
 }  // namespace weft::proxy

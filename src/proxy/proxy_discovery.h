@@ -23,7 +23,8 @@ class WorkerProxy;
 
 class ProxyDiscovery {
  public:
-  // Throws ConfigError when this build has no xDS client (no xDS protos at build time).
+  // Throws ConfigError (key `controller`) when the xDS module, weft-xds.so,
+  // cannot be loaded (xds/module_loader.h): not built, or not next to weft.
   explicit ProxyDiscovery(const ProxyConfig& config);
   ~ProxyDiscovery();
   ProxyDiscovery(const ProxyDiscovery&) = delete;

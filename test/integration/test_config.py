@@ -66,6 +66,35 @@ class Config(WeftTestCase):
             print(f"{name}: {msg.strip()}")
         self.assertFalse(failures, "\n" + "\n".join(failures))
 
+    def test_static_proxy_never_maps_grpc_and_a_controller_loads_the_xds_module(self):
+        # A static config runs without weft-xds.so (gRPC stays out of the
+        # process: idle RSS, docs/benchmarks.md); naming a controller loads it,
+        # and when it cannot be loaded the config is refused naming `controller`.
+        port, admin = free_port(), free_port()
+        static = self.write("static", f"outbound: 127.0.0.1:{port}\nadmin: 127.0.0.1:{admin}\nworkers: 1\n")
+        env = dict(os.environ, WEFT_XDS_MODULE="/nonexistent/weft-xds.so")
+        proc = subprocess.Popen([weft_bin(), "proxy", "--config", static], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_port(admin, timeout=10)
+            with open(f"/proc/{proc.pid}/maps") as f:
+                maps = f.read()
+            self.assertNotIn("libgrpc", maps)
+            self.assertNotIn("libprotobuf", maps)
+            self.assertNotIn("weft-xds.so", maps)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        with_controller = self.write("ctl", f"outbound: 127.0.0.1:{free_port()}\nadmin: 127.0.0.1:{free_port()}\n"
+                                            f"controller: 127.0.0.1:{free_port()}\n")
+        r = run([weft_bin(), "proxy", "--config", with_controller], timeout=20, env=env)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        for w in (with_controller, "controller", "cannot load the xDS module", "/nonexistent/weft-xds.so"):
+            self.assertIn(w, r.stderr)
+        r = run([weft_bin(), "controller", "--config", with_controller], timeout=20, env=env)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("cannot load the xDS module", r.stderr)
+
     def test_missing_file(self):
         p = self.env.path("does-not-exist.yaml")
         r = run([weft_bin(), "proxy", "--config", p], timeout=20)

@@ -176,8 +176,15 @@ class DeployManifests(WeftTestCase):
             docker = f.read()
         runtime = docker.split("FROM debian:bookworm-slim", 1)[1]
         installed = set(re.findall(r"\b(lib[\w.+-]+|ca-certificates)\b", runtime))
-        ldd = subprocess.run(["ldd", weft_bin()], capture_output=True, text=True, check=True).stdout
-        libs = [line.split("=>")[1].split()[0] for line in ldd.splitlines() if "=>" in line and "/" in line]
+        # The binary and its xDS module (weft-xds.so, dlopened by the controller
+        # and by a proxy with a controller), which must sit next to it in the image.
+        module = os.path.join(os.path.dirname(weft_bin()), "weft-xds.so")
+        self.assertTrue(os.path.exists(module), module)
+        self.assertRegex(runtime, r"COPY --from=build /src/build/bin/weft-xds\.so /usr/local/bin/weft-xds\.so")
+        libs = []
+        for binary in (weft_bin(), module):
+            ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+            libs += [line.split("=>")[1].split()[0] for line in ldd.splitlines() if "=>" in line and "/" in line]
         needed = set()
         for lib in libs:
             r = subprocess.run(["dpkg", "-S", os.path.realpath(lib)], capture_output=True, text=True)
