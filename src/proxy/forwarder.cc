@@ -263,7 +263,7 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
     exchange->mayRetryResponse = reserved != upstream::RetryBudget::Withdrawal::kNone;
     exchange->endpoint = pick.state->address();
     auto sentAt = std::chrono::steady_clock::now();
-    cluster.requestStarted(*pick.state);
+    cluster.requestStarted(*pick.state, sentAt);
     auto pool = pick.pool;  // held across the send, whatever a reload does meanwhile
     auto result = co_await pool->send(exchange, fresh);
     // Latency sample for peak-EWMA: time to the response head, the part the

@@ -65,7 +65,8 @@ class Cluster {
   boost::asio::awaitable<ClusterPick> pick(PoolProtocol protocol, const EndpointState* avoid = nullptr);
 
   // Outcome of a request sent to `state` (failure accrual, peak-EWMA).
-  void requestStarted(EndpointState& state) { state.load().requestStarted(EndpointState::Clock::now()); }
+  // `now`: when the request was sent (the forwarder reads the clock for its RTT anyway).
+  void requestStarted(EndpointState& state, EndpointState::Clock::time_point now) { state.load().requestStarted(now); }
   void requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt);
 
   bool empty() const { return slots_.empty(); }

@@ -59,7 +59,7 @@ TEST(ClusterWarmup, AddedEndpointStartsFromItsMeasuredPeersNotTheDefault) {
     }, asio::detached);
   ASSERT_TRUE(runUntil(ctx, [&] { return picked.size() == 20; }));
   for (auto& s : picked) {
-    cluster.requestStarted(*s);
+    cluster.requestStarted(*s, EndpointState::Clock::now());
     cluster.requestEnded(*s, false, "", milliseconds(80));
   }
   ASSERT_NEAR(ewmaMs(cluster, endpointOf(a).address), 80.0, 0.01);
