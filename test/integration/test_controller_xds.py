@@ -364,11 +364,15 @@ class ControllerXds(WeftTestCase):
             eps = ", ".join(f"127.0.{gen % 200}.{i % 250 + 1}:{10000 + i}" for i in range(20000))
             return f"services:\n  - name: big.test:80\n    endpoints: [{eps}]\n"
 
-        # Keepalive is what eventually frees a stopped subscriber's stream (30 s
-        # + 10 s by default): set far beyond this test's length in any build
-        # (a sanitizer build runs it for 40 s+), so the stream stays open for
-        # the resume check and only the head-of-line behaviour is measured.
-        ctl = Controller(self.env, services(0), extra_config="xds_keepalive_ms: 300000\n")
+        # Keepalive is what eventually frees a stopped subscriber's stream: the
+        # PING (30 s + 10 s by default) and TCP_USER_TIMEOUT, which gRPC sets to
+        # the keepalive timeout (10 s) and which closes a connection whose peer
+        # keeps a zero window that long, checked at TCP's backed-off
+        # zero-window probes (closes seen 25-40 s after SIGSTOP under ASan).
+        # Both are set far beyond this test's length in any build (a sanitizer
+        # build runs it for 40 s+), so only the head-of-line behaviour is measured.
+        ctl = Controller(self.env, services(0),
+                         extra_config="xds_keepalive_ms: 300000\nxds_keepalive_timeout_ms: 300000\n")
         xds_stubs(self.env)
         stuck = self.env.start("stuck-client", [PYTHON, "-c", STUCK_CLIENT, _stubs_dir, str(ctl.xds_port)])
         deadline = time.monotonic() + 10
