@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Deterministic per-request cost of weft's HTTP/1.1 path (issue 6).
+"""Deterministic per-request cost of weft's HTTP/1.1 (or, with --protocol h2c, HTTP/2) path (issue 6).
 
 Wall-clock benchmarks are noisy on a shared machine; instruction counts and
 syscall counts are not. This runs weft (1 worker, cluster protocol http1) in
@@ -12,7 +12,11 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
   --mode strace     syscalls per request (strace -c attached to every thread
                     after the warm-up)
 
-Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [-n 3000]
+  --protocol h2c   the same with h2c on both sides: h2load prior knowledge
+                    (one stream per connection at a time), an `http2` cluster,
+                    nginx `listen ... http2`
+
+Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c] [-n 3000]
 """
 import argparse
 import collections
@@ -44,8 +48,10 @@ def wait_port(port, timeout):
     raise SystemExit(f"port {port} never opened")
 
 
-def h2load(port, n, conns):
-    out = subprocess.run(["h2load", "--h1", "-n", str(n), "-c", str(conns), "-H", ":authority: h1.bench:80",
+def h2load(port, n, conns, h2c=False):
+    proto = ["-m", "1"] if h2c else ["--h1"]
+    authority = "h2.bench:80" if h2c else "h1.bench:80"
+    out = subprocess.run(["h2load"] + proto + ["-n", str(n), "-c", str(conns), "-H", f":authority: {authority}",
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=600).stdout
     m = re.search(r"status codes: (\d+) 2xx", out)
     ok = int(m.group(1)) if m else 0
@@ -99,18 +105,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weft", required=True)
     ap.add_argument("--mode", choices=["callgrind", "strace"], default="callgrind")
+    ap.add_argument("--protocol", choices=["h1", "h2c"], default="h1", help="client and upstream protocol")
     ap.add_argument("-n", type=int, default=3000, help="measured requests")
     ap.add_argument("-c", type=int, default=4, help="client connections")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="weft-h1prof-")
+    h2c = args.protocol == "h2c"
     backend, port, admin = free_port(), free_port(), free_port()
     with open(f"{work}/backend.conf", "w") as f:
         f.write(f"""worker_processes 1; daemon off; pid {work}/b.pid; error_log {work}/b.err warn;
 events {{ worker_connections 1024; }}
 http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server {{ listen 127.0.0.1:{backend}; location / {{ return 200 "ok\\n"; }} }} }}
+  server {{ listen 127.0.0.1:{backend}{" http2" if h2c else ""}; location / {{ return 200 "ok\\n"; }} }} }}
 """)
     with open(f"{work}/weft.yaml", "w") as f:
         f.write(f"""outbound: 127.0.0.1:{port}
@@ -118,8 +126,8 @@ admin: 127.0.0.1:{admin}
 workers: 1
 log_level: warn
 clusters:
-  - name: "h1.bench:80"
-    protocol: http1
+  - name: "{'h2.bench:80' if h2c else 'h1.bench:80'}"
+    protocol: {'http2' if h2c else 'http1'}
     endpoints: ["127.0.0.1:{backend}"]
 """)
     procs = []
@@ -133,10 +141,10 @@ clusters:
         weft = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/weft.err", "w"))
         procs.append(weft)
         wait_port(port, 120)
-        h2load(port, 200, args.c)  # warm-up: connections, pools, lazily built state
+        h2load(port, 200, args.c, h2c)  # warm-up: connections, pools, lazily built state
         if args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
-            h2load(port, args.n, args.c)
+            h2load(port, args.n, args.c, h2c)
             subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
             dumps = sorted(p for p in os.listdir(work) if p.startswith("callgrind.out.") or p == "callgrind.out.1")
             dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
@@ -158,7 +166,7 @@ clusters:
             st = subprocess.Popen(["strace", "-c", "-f", "-o", f"{work}/strace.txt"] +
                                   sum((["-p", t] for t in tids), []), stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-            h2load(port, args.n, args.c)
+            h2load(port, args.n, args.c, h2c)
             st.send_signal(signal.SIGINT)
             st.wait(timeout=30)
             print(f"requests: {args.n} over {args.c} connections; syscalls per request:")
