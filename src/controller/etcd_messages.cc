@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "controller/json_reading.h"
+
 namespace weft::controller::etcd {
 
 namespace json = boost::json;
@@ -42,11 +44,8 @@ std::optional<std::string> bytesOf(const json::value* v) {
   return base64Decode(*s);
 }
 
-template <class T>
-std::optional<T> fail(std::string* why, std::string w) {
-  if (why) *why = std::move(w);
-  return std::nullopt;
-}
+using json_reading::fail;
+using json_reading::parseObject;
 
 std::optional<KeyValue> keyValueOf(const json::value& v, std::string* why) {
   auto* o = v.if_object();
@@ -72,15 +71,6 @@ std::optional<int64_t> headerRevision(const json::object& o) {
   auto* ho = h->if_object();
   if (!ho) return std::nullopt;
   return int64Of(ho->if_contains("revision"));
-}
-
-std::optional<json::object> parseObject(std::string_view text, std::string* why) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return fail<json::object>(why, "not JSON: " + ec.message());
-  auto* o = v.if_object();
-  if (!o) return fail<json::object>(why, "not a JSON object");
-  return std::move(*o);
 }
 
 }  // namespace

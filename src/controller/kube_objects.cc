@@ -2,17 +2,16 @@
 
 #include <boost/json.hpp>
 
+#include "controller/json_reading.h"
+
 namespace weft::controller::kube {
 
 namespace json = boost::json;
 
 namespace {
 
-template <class T>
-std::optional<T> fail(std::string* why, std::string w) {
-  if (why) *why = std::move(w);
-  return std::nullopt;
-}
+using json_reading::fail;
+using json_reading::parseObject;
 
 const json::object* objectAt(const json::object& o, std::string_view key) {
   auto* v = o.if_contains(key);
@@ -191,15 +190,6 @@ std::optional<Object> objectOf(Resource r, const json::object& o, std::string* w
     out.slice = std::move(*s);
   }
   return out;
-}
-
-std::optional<json::object> parseObject(std::string_view text, std::string* why) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return fail<json::object>(why, "not JSON: " + ec.message());
-  auto* o = v.if_object();
-  if (!o) return fail<json::object>(why, "not a JSON object");
-  return std::move(*o);
 }
 
 }  // namespace
