@@ -28,15 +28,27 @@ void RetryBudget::refill(Clock::time_point now) {
   refilledAt_ = now;
 }
 
+void RetryBudget::adjustSums(int64_t sec, int64_t requests, int64_t retries) {
+  if (sec != sums_.second) {
+    sums_.second = INT64_MIN;  // another second: recomputed on the next query
+    return;
+  }
+  sums_.requests += static_cast<uint64_t>(requests);
+  sums_.retries += static_cast<uint64_t>(retries);
+}
+
 void RetryBudget::recordRequest(Clock::time_point now) {
   refill(now);
   slotFor(now).requests++;
+  adjustSums(secondOf(now), 1, 0);
 }
 
 RetryBudget::Withdrawal RetryBudget::withdraw(Clock::time_point now) {
   refill(now);
-  if (static_cast<double>(retriesInWindow(now)) + 1.0 <= policy_.ratio * static_cast<double>(requestsInWindow(now))) {
+  const auto& sums = windowSums(now);
+  if (static_cast<double>(sums.retries) + 1.0 <= policy_.ratio * static_cast<double>(sums.requests)) {
     slotFor(now).retries++;
+    adjustSums(secondOf(now), 0, 1);
     return Withdrawal::kRatio;
   }
   if (floorTokens_ >= 1.0) {
@@ -49,23 +61,31 @@ RetryBudget::Withdrawal RetryBudget::withdraw(Clock::time_point now) {
 void RetryBudget::refund(Withdrawal w, Clock::time_point now) {
   if (w == Withdrawal::kRatio) {
     Slot& s = slotFor(now);
-    if (s.retries) s.retries--;
+    if (s.retries) {
+      s.retries--;
+      adjustSums(secondOf(now), 0, -1);
+    }
   } else if (w == Withdrawal::kFloor) {
     floorTokens_ += 1.0;
   }
 }
 
-uint64_t RetryBudget::windowSum(Clock::time_point now, uint64_t Slot::*field) const {
+const RetryBudget::WindowSums& RetryBudget::windowSums(Clock::time_point now) const {
   int64_t sec = secondOf(now);
+  if (sec == sums_.second) return sums_;
   int64_t span = std::clamp<int64_t>(policy_.ttl.count(), 1, kSlots);
-  uint64_t n = 0;
-  for (const auto& s : slots_)
-    if (s.epoch > sec - span && s.epoch <= sec) n += s.*field;
-  return n;
+  sums_ = WindowSums{sec, 0, 0};
+  for (const auto& s : slots_) {
+    if (s.epoch > sec - span && s.epoch <= sec) {
+      sums_.requests += s.requests;
+      sums_.retries += s.retries;
+    }
+  }
+  return sums_;
 }
 
-uint64_t RetryBudget::requestsInWindow(Clock::time_point now) const { return windowSum(now, &Slot::requests); }
+uint64_t RetryBudget::requestsInWindow(Clock::time_point now) const { return windowSums(now).requests; }
 
-uint64_t RetryBudget::retriesInWindow(Clock::time_point now) const { return windowSum(now, &Slot::retries); }
+uint64_t RetryBudget::retriesInWindow(Clock::time_point now) const { return windowSums(now).retries; }
 
 }  // namespace weft::upstream

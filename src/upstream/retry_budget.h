@@ -12,6 +12,7 @@
 // workers); worker thread only; time is passed in.
 #include <array>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 
 namespace weft::upstream {
@@ -29,7 +30,10 @@ class RetryBudget {
 
   explicit RetryBudget(RetryBudgetPolicy policy = {}) : policy_(policy) {}
 
-  void setPolicy(const RetryBudgetPolicy& p) { policy_ = p; }
+  void setPolicy(const RetryBudgetPolicy& p) {
+    policy_ = p;
+    sums_ = {};  // the window's length may have changed
+  }
   // Every original request (not retries) deposits.
   void recordRequest(Clock::time_point now);
   // Takes one retry if the budget has one: kNone when spent.
@@ -50,11 +54,21 @@ class RetryBudget {
   Slot& slotFor(Clock::time_point now);
   int64_t secondOf(Clock::time_point now) const;
   void refill(Clock::time_point now);
-  // Sum of a slot field over the slots inside the ttl window ending at `now`.
-  uint64_t windowSum(Clock::time_point now, uint64_t Slot::*field) const;
+  // The window's sums (requests, retries) for the second `now` falls in:
+  // recomputed over the slots when the second changes, kept up to date by
+  // every change within it, so a request pays O(1), not a scan of 60 slots.
+  struct WindowSums {
+    int64_t second = INT64_MIN;
+    uint64_t requests = 0;
+    uint64_t retries = 0;
+  };
+  const WindowSums& windowSums(Clock::time_point now) const;
+  // A slot of second `sec` changed by +requests / +retries (may be negative).
+  void adjustSums(int64_t sec, int64_t requests, int64_t retries);
 
   RetryBudgetPolicy policy_;
   std::array<Slot, kSlots> slots_{};
+  mutable WindowSums sums_;
   double floorTokens_ = 0;
   Clock::time_point refilledAt_{};
   bool started_ = false;

@@ -389,16 +389,13 @@ void Http2Codec::start() {
 }
 
 void Http2Codec::recordClosed(int32_t streamId, Closed how) {
-  for (auto& e : closed_) {
-    if (e.id == streamId) {
-      if (e.how != Closed::kByUs) e.how = how;  // our RST came first: the peer's frames stay excusable
-      return;
-    }
+  auto& slot = closedSlot(streamId);
+  if (slot.id == streamId) {
+    if (slot.how != Closed::kByUs) slot.how = how;  // our RST came first: the peer's frames stay excusable
+    return;
   }
-  auto& slot = closed_[closedNext_];
   closedEvictedMax_ = std::max(closedEvictedMax_, slot.id);
   slot = {streamId, how};
-  closedNext_ = (closedNext_ + 1) % closed_.size();
 }
 
 uint32_t Http2Codec::closedStreamError(uint8_t type, int32_t streamId) {
@@ -410,8 +407,7 @@ uint32_t Http2Codec::closedStreamError(uint8_t type, int32_t streamId) {
     return 0;
   }
   if (nghttp2_session_find_stream(session_, streamId)) return 0;
-  for (const auto& e : closed_) {
-    if (e.id != streamId) continue;
+  if (const auto& e = closedSlot(streamId); e.id == streamId) {
     // After the peer ended its half or reset the stream it may send nothing
     // more there (§5.1: STREAM_CLOSED); after our RST its late frames are fine.
     return e.how == Closed::kPeerEnded || e.how == Closed::kPeerReset ? h2error::kStreamClosed : 0;

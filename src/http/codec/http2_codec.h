@@ -218,14 +218,17 @@ class Http2Codec {
   std::unordered_set<int32_t> rejected_;
   // Client: streams whose last response head was interim (1xx).
   std::unordered_set<int32_t> interim_;
-  // The most recently closed streams and how they closed; every closed
-  // stream above closedEvictedMax_ is in here (older ones are forgotten).
+  // Recently closed streams and how they closed, direct-mapped by stream id
+  // (a stream's slot is (id / 2) mod 128, so the last 128 ids of one parity
+  // never collide): recording and looking up is one slot, not a scan.
+  // Every closed stream above closedEvictedMax_ is in here; a stream whose
+  // slot was taken by another is forgotten, and its late frames are ignored.
   struct ClosedStream {
     int32_t id = 0;
     Closed how = Closed::kOther;
   };
   std::array<ClosedStream, 128> closed_{};
-  size_t closedNext_ = 0;
+  ClosedStream& closedSlot(int32_t streamId) { return closed_[static_cast<uint32_t>(streamId) / 2 % closed_.size()]; }
   int32_t closedEvictedMax_ = 0;
   int32_t highestPeerStream_ = 0;  // server: highest stream id a client HEADERS named
   int32_t pendingNewStream_ = 0;   // server: that HEADERS, until nghttp2 opens its stream

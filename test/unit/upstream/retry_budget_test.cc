@@ -1,5 +1,8 @@
 #include "upstream/retry_budget.h"
 
+#include <array>
+#include <random>
+
 #include <gtest/gtest.h>
 
 namespace weft::upstream {
@@ -63,6 +66,58 @@ TEST(RetryBudget, OldRequestsLeaveTheWindow) {
   EXPECT_EQ(b.requestsInWindow(t + seconds(9)), 50u);
   EXPECT_EQ(b.requestsInWindow(t + seconds(10)), 0u);
   EXPECT_EQ(drain(b, t + seconds(10)), 0);
+}
+
+// The window sums are kept incrementally (O(1) per request); this checks
+// them against a plain recount of the same 60 one-second slots after every
+// operation of a random run: times mostly moving forward, sometimes jumping
+// several seconds or a whole window, sometimes an older timestamp (a refund
+// taken with the time its request started).
+TEST(RetryBudget, IncrementalWindowSumsEqualARecount) {
+  struct Slot {
+    int64_t epoch = -1;
+    uint64_t requests = 0, retries = 0;
+  };
+  std::array<Slot, 60> ref{};
+  auto slot = [&](int64_t sec) -> Slot& {
+    Slot& s = ref[static_cast<size_t>(sec) % ref.size()];
+    if (s.epoch != sec) s = Slot{sec, 0, 0};
+    return s;
+  };
+  auto recount = [&](int64_t sec, uint64_t Slot::*field) {
+    uint64_t n = 0;
+    for (const auto& s : ref)
+      if (s.epoch > sec - 10 && s.epoch <= sec) n += s.*field;
+    return n;
+  };
+  RetryBudget b({0.2, 0, seconds(10)});
+  std::mt19937_64 rng(7);
+  auto t = RetryBudget::Clock::time_point{seconds(5000)};
+  for (int i = 0; i < 20000; ++i) {
+    auto r = rng() % 100;
+    if (r < 60) t += milliseconds(rng() % 50);
+    else if (r < 62) t += seconds(1 + rng() % 12);
+    auto at = (r >= 95) ? t - seconds(1 + rng() % 3) : t;  // an older timestamp
+    int64_t sec = duration_cast<seconds>(at.time_since_epoch()).count();
+    switch (rng() % 3) {
+      case 0:
+        b.recordRequest(at);
+        slot(sec).requests++;
+        break;
+      case 1:
+        if (b.withdraw(at) == W::kRatio) slot(sec).retries++;
+        break;
+      default:
+        if (auto& s = slot(sec); s.retries) {
+          b.refund(W::kRatio, at);
+          s.retries--;
+        }
+        break;
+    }
+    int64_t now = duration_cast<seconds>(t.time_since_epoch()).count();
+    ASSERT_EQ(b.requestsInWindow(t), recount(now, &Slot::requests)) << "step " << i;
+    ASSERT_EQ(b.retriesInWindow(t), recount(now, &Slot::retries)) << "step " << i;
+  }
 }
 
 }  // namespace

@@ -460,5 +460,40 @@ TEST(Http2Codec, DataAfterThePeerEndedTheStreamIsStreamClosedButAfterOurResetIsI
   EXPECT_EQ(static_cast<uint8_t>(out[at + 6 + 7]), h2error::kStreamClosed);
 }
 
+// DATA frame on any stream id as raw bytes, END_STREAM set.
+std::string rawDataOn(int32_t id, std::string_view payload) {
+  std::string f{'\0', '\0', static_cast<char>(payload.size()), '\0', '\1'};
+  for (int shift = 24; shift >= 0; shift -= 8) f.push_back(static_cast<char>((id >> shift) & 0xff));
+  return f + std::string(payload);
+}
+
+TEST(Http2Codec, ClosedStreamRecordKeepsTheLast128StreamsAndForgetsOlderOnes) {
+  Peer client(Http2Mode::kClient);
+  Peer server(Http2Mode::kServer);
+  auto req = makeRequest();
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 200; ++i) {  // client streams 1, 3, ..., 399, each ended by both sides
+    int32_t id = client.codec.submitRequest(req, false);
+    pump(client, server);
+    ResponseHead head;
+    head.status = 204;
+    ASSERT_TRUE(server.codec.submitResponse(id, head, false));
+    pump(client, server);
+    ASSERT_TRUE(server.streams[id].closed) << id;
+    ids.push_back(id);
+  }
+  // Stream k shares its record slot with stream k + 128: streams 0..71 were
+  // replaced by 128..199 and are forgotten, so their late frames are ignored.
+  EXPECT_TRUE(server.codec.receive(rawDataOn(ids[0], "late")));
+  EXPECT_TRUE(server.codec.receive(rawDataOn(ids[71], "late")));
+  // Stream 100 (id 201) is still known as ended by the peer: STREAM_CLOSED.
+  EXPECT_FALSE(server.codec.receive(rawDataOn(ids[100], "late")));
+  std::string out;
+  server.codec.drainOutput(out);
+  auto at = out.find(std::string("\x07\x00\x00\x00\x00\x00", 6));
+  ASSERT_NE(at, std::string::npos) << "no GOAWAY";
+  EXPECT_EQ(static_cast<uint8_t>(out[at + 6 + 7]), h2error::kStreamClosed);
+}
+
 }  // namespace
 }  // namespace weft::http
