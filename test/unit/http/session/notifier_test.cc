@@ -1,0 +1,83 @@
+#include "http/session/notifier.h"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+namespace weft::http {
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+TEST(Notifier, NotifyWakesTheWaiterAndWithoutOneIsANoOp) {
+  asio::io_context ctx;
+  Notifier n(ctx.get_executor());
+  n.notify();  // nobody waits: nothing happens, nothing is remembered
+  // What a wake-up carries is not part of the contract (the waiter re-checks
+  // its condition): only that it wakes, once per notify it was waiting for.
+  int wakes = 0;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      co_await n.wait();
+      ++wakes;
+    }
+  }, asio::detached);
+  ctx.poll();
+  EXPECT_EQ(wakes, 0);  // suspended: the early notify() was not kept
+  for (int i = 0; i < 3; ++i) {
+    n.notify();
+    n.notify();  // a second notify before the waiter ran wakes it once
+    ctx.poll();
+    EXPECT_EQ(wakes, i + 1);
+  }
+}
+
+TEST(Notifier, AWaitThatLosesARaceIsCancelledAndTheNotifierStaysUsable) {
+  asio::io_context ctx;
+  Notifier n(ctx.get_executor());
+  std::optional<size_t> winner;
+  bool secondWake = false;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(ctx, 10ms);
+    auto r = co_await (n.wait() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+    winner = r.index();
+    co_await n.wait();  // the cancelled wait left nothing behind
+    secondWake = true;
+  }, asio::detached);
+  ctx.run_for(1s);  // the timer wins the race; the second wait is pending
+  ASSERT_TRUE(winner.has_value());
+  EXPECT_EQ(*winner, 1u);
+  EXPECT_FALSE(secondWake);
+  n.notify();
+  ctx.restart();
+  ctx.poll();
+  EXPECT_TRUE(secondWake);
+}
+
+TEST(Notifier, APendingWaitEndsAbortedWhenTheNotifierGoes) {
+  asio::io_context ctx;
+  auto n = std::make_unique<Notifier>(ctx.get_executor());
+  std::optional<boost::system::error_code> result;
+  asio::co_spawn(ctx, [&, raw = n.get()]() -> asio::awaitable<void> {
+    auto [ec] = co_await raw->wait();
+    result = ec;
+  }, asio::detached);
+  ctx.poll();
+  EXPECT_FALSE(result.has_value());
+  n.reset();
+  ctx.poll();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(*result, asio::error::operation_aborted);
+}
+
+}  // namespace
+}  // namespace weft::http
