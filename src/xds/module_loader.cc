@@ -69,12 +69,4 @@ const ModuleApi& loadModule() {
   return *api;
 }
 
-bool builtWithModule() {
-#ifdef WEFT_HAVE_XDS_MODULE
-  return true;
-#else
-  return false;
-#endif
-}
-
 }  // namespace weft::xds

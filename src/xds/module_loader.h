@@ -21,7 +21,4 @@ class ModuleUnavailable : public std::runtime_error {
 // dlerror()'s reason (missing file, missing library, ABI mismatch).
 const ModuleApi& loadModule();
 
-// True when this build produced the module (it may still be missing at run time).
-bool builtWithModule();
-
 }  // namespace weft::xds

@@ -13,21 +13,9 @@
 #include <vector>
 
 #include "controller/etcd_messages.h"
-#include "controller/ndjson.h"
+#include "../ndjson_fuzz_lines.h"
 
-namespace {
-
-std::vector<std::string> lines(std::string_view data, size_t split) {
-  weft::controller::LineBuffer buf(1 << 20);
-  std::vector<std::string> out;
-  auto take = [&](std::string_view l) { out.emplace_back(l); };
-  split = split > data.size() ? data.size() : split;
-  buf.feed(data.substr(0, split), take);
-  buf.feed(data.substr(split), take);
-  return out;
-}
-
-}  // namespace
+using weft::controller::fuzz::lines;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

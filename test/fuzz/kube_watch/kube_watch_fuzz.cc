@@ -15,21 +15,12 @@
 
 #include "controller/kube_objects.h"
 #include "controller/kube_state.h"
-#include "controller/ndjson.h"
+#include "../ndjson_fuzz_lines.h"
 
 namespace {
 
 using namespace weft::controller;
-
-std::vector<std::string> lines(std::string_view data, size_t split) {
-  LineBuffer buf(1 << 20);
-  std::vector<std::string> out;
-  auto take = [&](std::string_view l) { out.emplace_back(l); };
-  split = split > data.size() ? data.size() : split;
-  buf.feed(data.substr(0, split), take);
-  buf.feed(data.substr(split), take);
-  return out;
-}
+using fuzz::lines;
 
 }  // namespace
 
