@@ -194,16 +194,17 @@ def process_tree(root):
 
 
 def cpu_ticks(pids):
-    """utime + stime (clock ticks) summed over pids; a process that has gone away counts 0."""
-    total = 0
+    """(utime, stime) in clock ticks summed over pids; a process that has gone away counts 0."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 rest = f.read().rpartition(")")[2].split()
-            total += int(rest[11]) + int(rest[12])  # fields 14 and 15 of stat
+            user += int(rest[11])  # field 14 of stat
+            system += int(rest[12])  # field 15
         except (OSError, IndexError, ValueError):
             pass
-    return total
+    return user, system
 
 
 def mem_kb(pids, key):
@@ -525,8 +526,12 @@ def run_scenario(target, scenario, duration, rate, env):
     if target.proc:
         if not target.proc.alive():
             raise BenchError(f"{target.name} died during {scenario}:\n{target.proc.tail()}")
-        cpu_us = (c1 - c0) * 1e6 / CLK_TCK
+        user_us, sys_us = ((b - a) * 1e6 / CLK_TCK for a, b in zip(c0, c1))
+        cpu_us = user_us + sys_us
         res["cpu_us_per_req"] = cpu_us / res["ok"] if res["ok"] else None
+        # The split says whether a proxy's cost is its own code or the kernel's
+        # socket work (syscalls), which directs what to optimise.
+        res["user_share"] = round(user_us / cpu_us, 3) if cpu_us else None
         res["cpu_util"] = round(cpu_us / 1e6 / wall, 3)
         res["peak_rss_kb"] = mem_kb(tree, "VmHWM")
     if mode == "rate":
@@ -622,7 +627,7 @@ def summarize(results, targets, scenarios):
                 s[(t, sc)] = {"failed": errs[0] if errs else "not run"}
                 continue
             m = {k: med([r.get(k) for r in good]) for k in
-                 ("rps", "cpu_us_per_req", "cpu_util", "peak_rss_kb", "p50_us", "p99_us")}
+                 ("rps", "cpu_us_per_req", "user_share", "cpu_util", "peak_rss_kb", "p50_us", "p99_us")}
             m["errors"] = sum(r["errors"] for r in good)
             m["reps"] = len(good)
             m["failed_reps"] = len(errs)
@@ -647,19 +652,21 @@ def render(summary, idle, targets, scenarios, meta):
                  "grpc": "gRPC unary over h2c (h2load -d, content-type application/grpc)"}[proto]
         out.append(f"### {title}")
         out.append("")
-        out.append("| target | max req/s | CPU µs/req (max) | CPU µs/req @rate | rate req/s | p50 µs @rate | p99 µs @rate | "
-                   "peak RSS MiB | errors |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| target | max req/s | CPU µs/req (max) | user % (max) | CPU µs/req @rate | rate req/s | "
+                   "p50 µs @rate | p99 µs @rate | peak RSS MiB | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for t in targets:
             a, b = summary.get((t, mx), {"failed": "not run"}), summary.get((t, rt), {"failed": "not run"})
             if "failed" in a and "failed" in b:
-                out.append(f"| {t} | failed: {a['failed'].splitlines()[0][:80]} | | | | | | | |")
+                out.append(f"| {t} | failed: {a['failed'].splitlines()[0][:80]} | | | | | | | | |")
                 continue
             rss = max([x for x in (a.get("peak_rss_kb"), b.get("peak_rss_kb")) if x is not None], default=None)
             errs = (a.get("errors") or 0) + (b.get("errors") or 0)
             cpu = lambda d: "—" if t == "direct" else fmt(d.get("cpu_us_per_req"))
-            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
-                t, fmt(a.get("rps"), 0), cpu(a), cpu(b), fmt(b.get("rps"), 0), fmt(b.get("p50_us"), 0),
+            share = a.get("user_share")
+            user = "—" if t == "direct" or share is None else fmt(share * 100, 0)
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                t, fmt(a.get("rps"), 0), cpu(a), user, cpu(b), fmt(b.get("rps"), 0), fmt(b.get("p50_us"), 0),
                 fmt(b.get("p99_us"), 0), "—" if rss is None else fmt(rss / 1024), errs))
         out.append("")
     if idle:
@@ -681,7 +688,8 @@ def render(summary, idle, targets, scenarios, meta):
         out.append("")
         out.extend(target_checks(summary, idle, scenarios, meta['rate']))
         out.append("")
-    out.append("CPU µs/req: utime+stime of the proxy's process tree over the client run / 2xx responses. "
+    out.append("CPU µs/req: utime+stime of the proxy's process tree over the client run / 2xx responses; "
+               "user %: utime's share of it (the rest is the kernel's, mostly socket syscalls). "
                "peak RSS: sum of VmHWM over the process tree (master processes included), the larger of the two runs. "
                "p50/p99 from h2load's per-request log at the fixed rate (20 connections, 1 stream each). "
                "Proxy on CPU 1, client and backend nginx on CPU 0. "

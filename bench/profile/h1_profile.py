@@ -13,8 +13,8 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
                     after the warm-up)
 
   --protocol h2c   the same with h2c on both sides: h2load prior knowledge
-                    (one stream per connection at a time), an `http2` cluster,
-                    nginx `listen ... http2`
+                    (-m streams per connection at a time, default 1), an
+                    `http2` cluster, nginx `listen ... http2`
 
 Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c] [-n 3000]
 """
@@ -48,8 +48,8 @@ def wait_port(port, timeout):
     raise SystemExit(f"port {port} never opened")
 
 
-def h2load(port, n, conns, h2c=False):
-    proto = ["-m", "1"] if h2c else ["--h1"]
+def h2load(port, n, conns, h2c=False, streams=1):
+    proto = ["-m", str(streams)] if h2c else ["--h1"]
     authority = "h2.bench:80" if h2c else "h1.bench:80"
     out = subprocess.run(["h2load"] + proto + ["-n", str(n), "-c", str(conns), "-H", f":authority: {authority}",
                           f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=600).stdout
@@ -108,6 +108,8 @@ def main():
     ap.add_argument("--protocol", choices=["h1", "h2c"], default="h1", help="client and upstream protocol")
     ap.add_argument("-n", type=int, default=3000, help="measured requests")
     ap.add_argument("-c", type=int, default=4, help="client connections")
+    ap.add_argument("-m", type=int, default=1,
+                    help="h2c: concurrent streams per client connection (the e2e benchmark's max-throughput run uses 32)")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -141,10 +143,10 @@ clusters:
         weft = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/weft.err", "w"))
         procs.append(weft)
         wait_port(port, 120)
-        h2load(port, 200, args.c, h2c)  # warm-up: connections, pools, lazily built state
+        h2load(port, 200, args.c, h2c, args.m)  # warm-up: connections, pools, lazily built state
         if args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
-            h2load(port, args.n, args.c, h2c)
+            h2load(port, args.n, args.c, h2c, args.m)
             subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
             dumps = sorted(p for p in os.listdir(work) if p.startswith("callgrind.out.") or p == "callgrind.out.1")
             dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
@@ -153,7 +155,7 @@ clusters:
             mallocs = sum(v for k, v in calls.items() if k in ("malloc", "calloc", "realloc"))
             frees = calls.get("free", 0)
             throws = calls.get("__cxa_throw", 0)
-            print(f"requests: {args.n} over {args.c} connections")
+            print(f"requests: {args.n} over {args.c} connections" + (f", {args.m} streams each" if h2c else ""))
             print(f"instructions per request: {total / args.n:,.0f}")
             print(f"malloc calls per request: {mallocs / args.n:.2f} (free {frees / args.n:.2f})")
             print(f"C++ throws per request: {throws / args.n:.2f}")
@@ -166,7 +168,7 @@ clusters:
             st = subprocess.Popen(["strace", "-c", "-f", "-o", f"{work}/strace.txt"] +
                                   sum((["-p", t] for t in tids), []), stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-            h2load(port, args.n, args.c, h2c)
+            h2load(port, args.n, args.c, h2c, args.m)
             st.send_signal(signal.SIGINT)
             st.wait(timeout=30)
             print(f"requests: {args.n} over {args.c} connections; syscalls per request:")

@@ -18,6 +18,7 @@
 #include "controller/file_source.h"
 #include "controller/kubernetes_source.h"
 #include "controller/state_store.h"
+#include "core/allocator.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "net/address.h"
@@ -216,8 +217,9 @@ int runController(const std::string& configPath) {
     stopAll();
   });
 
-  WEFT_LOG_INFO("controller: xds={} admin={} source={}{}", cfg.xds, net::formatEndpoint(adminServer->localEndpoint()),
-                sourceName, serving ? "" : " (xds opens after the first complete read of the source)");
+  WEFT_LOG_INFO("controller: xds={} admin={} source={} allocator={}{}", cfg.xds,
+                net::formatEndpoint(adminServer->localEndpoint()), sourceName, core::allocatorName(),
+                serving ? "" : " (xds opens after the first complete read of the source)");
   ctx.run();
   pollTimer.cancel();
   // Streams are cancelled at once: proxies keep their last set and reconnect.

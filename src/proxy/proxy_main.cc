@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "admin/admin_server.h"
+#include "core/allocator.h"
 #include "core/logging.h"
 #include "net/address.h"
 #include "net/worker_pool.h"
@@ -125,7 +126,7 @@ int runProxy(ProxyConfig config) {
     adminServer = std::make_unique<admin::AdminServer>(mainCtx, *net::parseEndpoint(config.admin), hooks);
     registerTapRoute(*adminServer, tap);
     summary += " admin=" + net::formatEndpoint(adminServer->localEndpoint());
-    WEFT_LOG_INFO("weft proxy listening:{} workers={}", summary, config.workers);
+    WEFT_LOG_INFO("weft proxy listening:{} workers={} allocator={}", summary, config.workers, core::allocatorName());
   } catch (const boost::system::system_error& e) {
     WEFT_LOG_ERROR("cannot listen: {}", e.what());
     return 1;

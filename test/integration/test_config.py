@@ -95,6 +95,37 @@ class Config(WeftTestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("cannot load the xDS module", r.stderr)
 
+    def test_proxy_runs_on_the_allocator_it_was_built_with(self):
+        # The executable links mimalloc (CMake WEFT_MIMALLOC; not in sanitizer
+        # builds): it must be mapped and must be what serves malloc, which the
+        # start-up line reports from a run-time lookup (core/allocator.h).
+        want = os.environ.get("WEFT_ALLOCATOR")
+        if not want:
+            self.fail("WEFT_ALLOCATOR is not set: run through ctest (test/CMakeLists.txt sets it)")
+        admin = free_port()
+        p = self.write("alloc", f"outbound: 127.0.0.1:{free_port()}\nadmin: 127.0.0.1:{admin}\nworkers: 1\n")
+        log = self.env.path("alloc.log")
+        with open(log, "w") as out:
+            proc = subprocess.Popen([weft_bin(), "proxy", "--config", p], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_port(admin, timeout=10)
+            with open(f"/proc/{proc.pid}/maps") as f:
+                maps = f.read()
+            deadline = time.time() + 10
+            line = ""
+            while time.time() < deadline and not line:
+                with open(log) as f:
+                    line = next((l for l in f if "weft proxy listening:" in l), "")
+                time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        self.assertIn(f"allocator={want}", line)
+        if want == "mimalloc":
+            self.assertIn("libmimalloc", maps)
+        else:
+            self.assertNotIn("libmimalloc", maps)
+
     def test_missing_file(self):
         p = self.env.path("does-not-exist.yaml")
         r = run([weft_bin(), "proxy", "--config", p], timeout=20)

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Syscalls per request of weft and its peers, same configs as bench/e2e/run.py (issue 6).
+
+The end-to-end benchmark splits each proxy's CPU into user and system time;
+on loopback the system time is mostly socket work, which the number and kind
+of syscalls per request decide. This starts each target exactly as run.py
+does (1 worker, the same nginx backend), sends a warm-up, attaches
+`strace -c -f` to the target's whole process tree, sends a fixed number of
+keep-alive requests and prints the calls per request by name, plus how many
+of the reads failed with EAGAIN (a speculative read that found nothing).
+
+Counts, not times: strace slows every call down, so only the counts mean
+anything; they do not depend on the machine's load.
+
+Usage: bench/profile/syscalls.py --weft build/bin/weft [--protocol h1|h2c] [-n 20000] [--only weft,nginx]
+"""
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("bench_run", os.path.join(HERE, "..", "e2e", "run.py"))
+run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run)
+
+PROXIES = ["haproxy-tcp", "haproxy", "nginx", "nghttpx", "weft"]
+
+
+def h2load(port, protocol, n):
+    """Fixed request count: 16 keep-alive connections, one request at a time on each (as a sidecar mostly sees)."""
+    argv = ["taskset", "-c", run.LOAD_CPU, "h2load", "-t1", "-n", str(n), "-c16", "-m1"]
+    if protocol == "h1":
+        argv += ["--h1", "-H", f":authority: {run.H1_HOST}"]
+    else:
+        argv += ["-H", f":authority: {run.H2_HOST}"]
+    out = subprocess.run(argv + [f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=300).stdout
+    m = re.search(r"status codes: (\d+) 2xx", out)
+    ok = int(m.group(1)) if m else 0
+    if ok != n:
+        raise run.BenchError(f"h2load: {ok} of {n} answered 2xx\n{out}")
+    return ok
+
+
+def parse_strace_summary(text):
+    """strace -c table -> {syscall: (calls, errors)}."""
+    calls = {}
+    for line in text.splitlines():
+        f = line.split()
+        # % time, seconds, usecs/call, calls, [errors], syscall
+        if len(f) >= 5 and re.fullmatch(r"[\d.]+", f[0]) and f[-1] != "total":
+            nums = f[3:-1]
+            calls[f[-1]] = (int(nums[0]), int(nums[1]) if len(nums) > 1 else 0)
+    return calls
+
+
+def measure(name, env, protocol, n):
+    target = run.start_target(name, env)
+    try:
+        port = target.port(protocol if protocol == "h1" else "h2")
+        h2load(port, protocol, 500)  # warm-up: connections to the backend exist, caches are warm
+        tree = run.process_tree(target.proc.pid)
+        out = os.path.join(env["work"], f"{name}-{protocol}.strace")
+        argv = ["strace", "-c", "-f", "-o", out]
+        for pid in tree:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                argv += ["-p", tid]
+        tracer = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # let strace attach to every thread
+        ok = h2load(port, protocol, n)
+        time.sleep(0.3)
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=30)
+        with open(out) as f:
+            return {k: (c / ok, e / ok) for k, (c, e) in parse_strace_summary(f.read()).items()}
+    finally:
+        target.proc.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weft", help="weft binary (without it the weft row is left out)")
+    ap.add_argument("--protocol", choices=["h1", "h2c"], default="h1")
+    ap.add_argument("-n", type=int, default=20000)
+    ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(PROXIES))
+    args = ap.parse_args()
+    for tool in ("strace", "h2load", "haproxy", "nginx", "nghttpx", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(f"syscalls.py: {tool} is not installed")
+    names = [p for p in PROXIES if (p != "weft" or args.weft) and (not args.only or p in args.only.split(","))]
+    run.raise_nofile()
+    work = tempfile.mkdtemp(prefix="weft-syscalls-")
+    env = {"work": work, "weft": os.path.abspath(args.weft) if args.weft else None}
+    backend = None
+    try:
+        backends = {"h1": run.free_port(), "h2": run.free_port()}
+        env["backends"] = backends
+        bconf = run.write(os.path.join(work, "backend.conf"), run.backend_nginx_conf(work, backends["h1"], backends["h2"]))
+        backend = run.Proc("backend", ["nginx", "-p", work, "-c", bconf], work, run.LOAD_CPU)
+        for p in backends.values():
+            run.wait_port(p, backend)
+        rows = {name: measure(name, env, args.protocol, args.n) for name in names}
+    finally:
+        if backend:
+            backend.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    names_seen = sorted({k for r in rows.values() for k in r}, key=lambda k: -max(r.get(k, (0, 0))[0] for r in rows.values()))
+    shown = [k for k in names_seen if max(r.get(k, (0, 0))[0] for r in rows.values()) >= 0.01]
+    print(f"Syscalls per request, {args.protocol}, h2load -c16 -m1 -n {args.n} (errors in brackets, e.g. EAGAIN)\n")
+    print("| syscall | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for k in shown:
+        cells = []
+        for name in names:
+            c, e = rows[name].get(k, (0, 0))
+            cells.append("—" if c == 0 else (f"{c:.2f}" + (f" ({e:.2f})" if e >= 0.005 else "")))
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    print("| **total** | " + " | ".join(f"**{sum(c for c, _ in rows[n].values()):.2f}**" for n in names) + " |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
