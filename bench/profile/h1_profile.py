@@ -61,8 +61,20 @@ def h2load(port, n, conns, h2c=False, streams=1):
     return ok
 
 
+# Where a program asks for memory, under glibc (operator new calls malloc) or
+# mimalloc (which replaces operator new itself): counted only when the caller
+# is not one of them, so one allocation counts once whichever library serves it.
+ALLOC_ENTRIES = ("malloc", "calloc", "realloc", "aligned_alloc", "posix_memalign", "memalign",
+                 "operator new(unsigned long)", "operator new[](unsigned long)",
+                 "operator new(unsigned long, std::align_val_t)", "operator new(unsigned long, std::nothrow_t const&)")
+FREE_ENTRIES = ("free", "operator delete(void*)", "operator delete[](void*)", "operator delete(void*, unsigned long)",
+                "operator delete[](void*, unsigned long)", "operator delete(void*, std::align_val_t)",
+                "operator delete(void*, unsigned long, std::align_val_t)")
+
+
 def parse_callgrind(path):
-    """Total Ir and calls per callee name, from a (name-compressed) callgrind dump."""
+    """Total Ir, calls per callee name (from outside the allocator's entry points for those), and self Ir per
+    function, from a (name-compressed) callgrind dump."""
     names = {}
     calls = collections.Counter()
     self_ir = collections.Counter()
@@ -86,7 +98,8 @@ def parse_callgrind(path):
             elif line.startswith("cfn="):
                 pending_callee = name_of(line[4:].strip())
             elif line.startswith("calls="):
-                calls[pending_callee] += int(line[6:].split()[0])
+                if pending_callee not in ALLOC_ENTRIES + FREE_ENTRIES or fn not in ALLOC_ENTRIES + FREE_ENTRIES:
+                    calls[pending_callee] += int(line[6:].split()[0])
                 in_call = True
             elif line.startswith("summary:") or line.startswith("totals:"):
                 total = int(line.split()[1])
@@ -152,8 +165,8 @@ clusters:
             dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
                        key=os.path.getmtime)
             total, calls, self_ir = parse_callgrind(dump)
-            mallocs = sum(v for k, v in calls.items() if k in ("malloc", "calloc", "realloc"))
-            frees = calls.get("free", 0)
+            mallocs = sum(v for k, v in calls.items() if k in ALLOC_ENTRIES)
+            frees = sum(v for k, v in calls.items() if k in FREE_ENTRIES)
             throws = calls.get("__cxa_throw", 0)
             print(f"requests: {args.n} over {args.c} connections" + (f", {args.m} streams each" if h2c else ""))
             print(f"instructions per request: {total / args.n:,.0f}")

@@ -9,6 +9,10 @@
 
 namespace weft::http {
 
+// How many fields a decoder reserves room for before a head arrives: enough
+// for most requests and responses, so the list grows at most once.
+inline constexpr size_t kExpectedFields = 12;
+
 struct HeaderField {
   std::string name;
   std::string value;

@@ -326,7 +326,7 @@ bool hasToken(std::string_view list, std::string_view token) {
 void takeHeaders(MessageState& s, HeaderList& into) {
   into = std::move(s.rawHeaders);
   s.rawHeaders = HeaderList();
-  s.rawHeaders.reserve(16);
+  s.rawHeaders.reserve(kExpectedFields);
 }
 
 }  // namespace

@@ -194,6 +194,7 @@ void Http2ClientConnection::onHeadersBegin(int32_t id, Http2HeadersKind kind) {
     s->inTrailers = false;
     s->status = 0;
     s->head = ResponseHead{};
+    s->head.headers.reserve(kExpectedFields);  // as the server side does for requests
   } else {
     s->inTrailers = true;
     s->trailers.clear();
