@@ -17,6 +17,22 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+FieldKind fieldKind(std::string_view n) {
+  auto is = [n](std::string_view name, FieldKind k) { return iequals(n, name) ? k : FieldKind::kOther; };
+  switch (n.size()) {
+    case 2: return is("te", FieldKind::kTe);
+    case 4: return is("host", FieldKind::kHost);
+    case 7: return is("upgrade", FieldKind::kUpgrade);
+    case 10:
+      return asciiLower(static_cast<unsigned char>(n[0])) == 'c' ? is("connection", FieldKind::kConnection)
+                                                                 : is("keep-alive", FieldKind::kKeepAlive);
+    case 14: return is("content-length", FieldKind::kContentLength);
+    case 16: return is("proxy-connection", FieldKind::kProxyConnection);
+    case 17: return is("transfer-encoding", FieldKind::kTransferEncoding);
+    default: return FieldKind::kOther;
+  }
+}
+
 std::string_view HeaderList::get(std::string_view name) const {
   for (const auto& f : fields_)
     if (iequals(f.name, name)) return f.value;
@@ -54,7 +70,7 @@ void HeaderList::removeHopByHop() {
   // Collect the names listed in Connection first: they are hop-by-hop too.
   std::vector<std::string> named;
   for (const auto& f : fields_) {
-    if (!iequals(f.name, "connection")) continue;
+    if (fieldKind(f.name) != FieldKind::kConnection) continue;
     std::string_view v = f.value;
     while (!v.empty()) {
       auto comma = v.find(',');
@@ -65,10 +81,9 @@ void HeaderList::removeHopByHop() {
     }
   }
   std::erase_if(fields_, [&](const HeaderField& f) {
-    if (iequals(f.name, "connection") || iequals(f.name, "keep-alive") || iequals(f.name, "proxy-connection") ||
-        iequals(f.name, "transfer-encoding") || iequals(f.name, "upgrade"))
-      return true;
-    if (iequals(f.name, "te")) return !iequals(trim(f.value), "trailers");
+    FieldKind kind = fieldKind(f.name);
+    if (isConnectionSpecific(kind)) return true;
+    if (kind == FieldKind::kTe) return !iequals(trim(f.value), "trailers");
     for (const auto& n : named)
       if (iequals(f.name, n)) return true;
     return false;

@@ -20,6 +20,28 @@ struct HeaderField {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// The fields the proxy treats specially, recognised by name (case-insensitive)
+// with one switch on the length and at most one comparison, instead of one
+// iequals() per candidate name for every field of every message.
+enum class FieldKind : unsigned char {
+  kOther,
+  kConnection,
+  kKeepAlive,
+  kProxyConnection,
+  kTransferEncoding,
+  kUpgrade,
+  kTe,
+  kContentLength,
+  kHost,
+};
+FieldKind fieldKind(std::string_view name);
+// Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade: the
+// fixed hop-by-hop fields of RFC 9110 §7.6.1 (TE is hop-by-hop except "trailers").
+constexpr bool isConnectionSpecific(FieldKind k) {
+  return k == FieldKind::kConnection || k == FieldKind::kKeepAlive || k == FieldKind::kProxyConnection ||
+         k == FieldKind::kTransferEncoding || k == FieldKind::kUpgrade;
+}
+
 class HeaderList {
  public:
   using const_iterator = std::vector<HeaderField>::const_iterator;

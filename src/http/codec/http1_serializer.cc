@@ -25,9 +25,8 @@ bool safeValue(std::string_view v) {
   return true;
 }
 
-bool isFramingOrHopByHop(std::string_view n) {
-  return iequals(n, "content-length") || iequals(n, "transfer-encoding") || iequals(n, "connection") ||
-         iequals(n, "keep-alive") || iequals(n, "proxy-connection") || iequals(n, "upgrade") || iequals(n, "host");
+bool isFramingOrHopByHop(FieldKind k) {
+  return isConnectionSpecific(k) || k == FieldKind::kContentLength || k == FieldKind::kHost;
 }
 
 bool isTeTrailers(const HeaderField& f) {
@@ -56,8 +55,9 @@ void appendFields(std::string& out, const HeaderList& headers) {
     list = &cleaned;
   }
   for (const auto& f : *list) {
-    if (isFramingOrHopByHop(f.name)) continue;
-    if (iequals(f.name, "te") && !isTeTrailers(f)) continue;
+    FieldKind kind = fieldKind(f.name);
+    if (isFramingOrHopByHop(kind)) continue;
+    if (kind == FieldKind::kTe && !isTeTrailers(f)) continue;
     if (!safeName(f.name) || !safeValue(f.value)) continue;
     appendField(out, f.name, f.value);
   }
@@ -150,7 +150,7 @@ void appendChunkHeader(std::string& out, size_t size) {
 void appendLastChunk(std::string& out, const HeaderList& trailers) {
   out.append("0\r\n");
   for (const auto& f : trailers) {
-    if (isFramingOrHopByHop(f.name) || !safeName(f.name) || !safeValue(f.value)) continue;
+    if (isFramingOrHopByHop(fieldKind(f.name)) || !safeName(f.name) || !safeValue(f.value)) continue;
     appendField(out, f.name, f.value);
   }
   out.append(kCrlf);

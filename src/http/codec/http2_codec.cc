@@ -25,11 +25,6 @@ namespace {
 
 constexpr uint32_t kFieldOverhead = 32;  // RFC 9113 §6.5.2 header list size accounting
 
-bool isConnectionSpecific(std::string_view lowered) {
-  return lowered == "connection" || lowered == "keep-alive" || lowered == "proxy-connection" ||
-         lowered == "transfer-encoding" || lowered == "upgrade";
-}
-
 bool listsTrailers(std::string_view te) {
   while (!te.empty()) {
     auto comma = te.find(',');
@@ -63,8 +58,9 @@ class NvBuilder {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       n = lower;
     }
-    if (isConnectionSpecific(n)) return;
-    if (n == "te") {
+    FieldKind kind = fieldKind(n);
+    if (isConnectionSpecific(kind)) return;
+    if (kind == FieldKind::kTe) {
       if (listsTrailers(value)) push(n, "trailers");
       return;
     }

@@ -1,5 +1,9 @@
 #include "http/codec/header_list.h"
 
+#include <cctype>
+#include <string>
+#include <utility>
+
 #include <gtest/gtest.h>
 
 namespace weft::http {
@@ -38,6 +42,42 @@ TEST(HeaderList, TeOtherThanTrailersIsDropped) {
   h.add("te", "gzip");
   h.removeHopByHop();
   EXPECT_TRUE(h.empty());
+}
+
+}  // namespace
+}  // namespace weft::http
+
+namespace weft::http {
+namespace {
+
+TEST(FieldKind, RecognisesEachSpecialNameInAnyCaseAndNothingElse) {
+  const std::pair<std::string_view, FieldKind> special[] = {
+      {"te", FieldKind::kTe},
+      {"host", FieldKind::kHost},
+      {"upgrade", FieldKind::kUpgrade},
+      {"connection", FieldKind::kConnection},
+      {"keep-alive", FieldKind::kKeepAlive},
+      {"content-length", FieldKind::kContentLength},
+      {"proxy-connection", FieldKind::kProxyConnection},
+      {"transfer-encoding", FieldKind::kTransferEncoding},
+  };
+  for (auto [name, kind] : special) {
+    EXPECT_EQ(fieldKind(name), kind) << name;
+    std::string upper(name);
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(fieldKind(upper), kind) << upper;
+    // One character off, same length: not special (the switch is on length only).
+    std::string near(name);
+    near.back() = near.back() == 'x' ? 'y' : 'x';
+    EXPECT_EQ(fieldKind(near), FieldKind::kOther) << near;
+  }
+  // Same lengths as special names, other fields.
+  for (std::string_view other : {"ab", "date", "expires", "connectioo", "keep-alivf", "content-type", "x-request-id",
+                                 "accept-encoding", "", "t", "content-lengths"})
+    EXPECT_EQ(fieldKind(other), FieldKind::kOther) << other;
+  EXPECT_TRUE(isConnectionSpecific(fieldKind("Keep-Alive")));
+  EXPECT_FALSE(isConnectionSpecific(fieldKind("TE")));
+  EXPECT_FALSE(isConnectionSpecific(fieldKind("Host")));
 }
 
 }  // namespace
