@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 
 #include <boost/beast/http/basic_parser.hpp>
@@ -52,6 +54,28 @@ constexpr std::array<bool, 256> kTchar = [] {
 }();
 
 bool isTchar(unsigned char c) { return kTchar[c]; }
+
+// Whether any byte is a control character (below 0x20, HTAB included) or DEL,
+// eight bytes at a time: a header line almost never has one, and then neither
+// the search for a bare CR nor the per-byte value check is needed. Exact as a
+// yes/no answer (the classic "has a byte less than n" word test, n <= 128;
+// bytes of 0x80 and up are never flagged).
+bool hasControlOrDel(std::string_view s) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHighs = 0x8080808080808080ull;
+  auto hasByteBelow = [](uint64_t w, uint64_t n) { return ((w - kOnes * n) & ~w & kHighs) != 0; };
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (hasByteBelow(w, 0x20) || hasByteBelow(w ^ (kOnes * 0x7f), 1)) return true;
+  }
+  for (; i < s.size(); ++i) {
+    auto u = static_cast<unsigned char>(s[i]);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
 
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -341,7 +365,10 @@ Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
     std::string_view line = head.substr(pos, eol - 1 - pos);
     pos = eol + 1;
     if (line.empty()) break;  // end of head
-    if (line.find('\r') != std::string_view::npos) return Http1Error::kBareCr;
+    // Without a control byte the line has no bare CR and its value is clean:
+    // only the name (and, on the first line, the target) is left to check.
+    bool plain = !hasControlOrDel(line);
+    if (!plain && line.find('\r') != std::string_view::npos) return Http1Error::kBareCr;
     if (firstLine) {
       firstLine = false;
       if (line.front() == ' ' || line.front() == '\t') return Http1Error::kBadStartLine;
@@ -359,7 +386,7 @@ Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
           auto u = static_cast<unsigned char>(c);
           if (u <= 0x20 || u >= 0x7f) return Http1Error::kBadTarget;
         }
-      } else {
+      } else if (!plain) {
         for (char c : line) {
           auto u = static_cast<unsigned char>(c);
           if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadStartLine;
@@ -375,6 +402,7 @@ Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
       if (u == ' ' || u == '\t') return Http1Error::kSpaceBeforeColon;
       if (!isTchar(u)) return Http1Error::kBadHeaderName;
     }
+    if (plain) continue;
     for (size_t i = colon + 1; i < line.size(); ++i) {
       auto u = static_cast<unsigned char>(line[i]);
       if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadHeaderValue;

@@ -339,6 +339,41 @@ TEST(ValidateHeadBytes, AcceptsCleanHead) {
   EXPECT_EQ(validateHeadBytes("HTTP/1.1 200 OK\r\nX: y\r\n\r\n", false), Http1Error::kNone);
 }
 
+// The pre-scan skips the per-byte checks of a line without control bytes
+// (a word-at-a-time test). Every byte value at every position of values of
+// 1 to 20 bytes (both sides of each 8-byte word boundary), in a request field
+// and in a response's reason phrase, must get the verdict of the plain
+// per-byte rule: CR is a bare CR, other CTLs but HTAB and DEL are rejected,
+// everything else (obs-text included) passes.
+TEST(ValidateHeadBytes, EveryByteAtEveryPositionGetsThePerByteVerdict) {
+  auto expectedField = [](unsigned char u) {
+    if (u == '\r') return Http1Error::kBareCr;
+    if (u == '\n') return Http1Error::kBareLf;  // ends the line early: the "line" before it lacks its CR
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadHeaderValue;
+    return Http1Error::kNone;
+  };
+  auto expectedReason = [&](unsigned char u) {
+    auto e = expectedField(u);
+    return e == Http1Error::kBadHeaderValue ? Http1Error::kBadStartLine : e;
+  };
+  int checked = 0;
+  for (size_t len = 1; len <= 20; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        auto u = static_cast<unsigned char>(b);
+        std::string value(len, 'v');
+        value[at] = static_cast<char>(u);
+        std::string req = "GET / HTTP/1.1\r\nHost: h\r\nX-Field: " + value + "\r\n\r\n";
+        ASSERT_EQ(validateHeadBytes(req, true), expectedField(u)) << "len " << len << " at " << at << " byte " << b;
+        std::string resp = "HTTP/1.1 200 O" + value + "\r\nX: y\r\n\r\n";
+        ASSERT_EQ(validateHeadBytes(resp, false), expectedReason(u)) << "len " << len << " at " << at << " byte " << b;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 210 * 256);
+}
+
 // ---------------------------------------------------------------- response
 
 struct ParsedResponse {
