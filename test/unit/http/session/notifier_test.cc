@@ -3,7 +3,9 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <vector>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -79,6 +81,66 @@ TEST(Notifier, APendingWaitEndsAbortedWhenTheNotifierGoes) {
   ctx.poll();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(*result, asio::error::operation_aborted);
+}
+
+// A coroutine still waiting when its io_context goes away is destroyed with
+// it (its frame, and what the frame owns, is freed), as one waiting on an
+// Asio operation would be: the notifier keeps the handler, not a service.
+TEST(Notifier, AWaiterLeftAtShutdownIsDestroyedWithTheContext) {
+  std::weak_ptr<int> ownedByTheFrame;
+  auto n = std::make_unique<std::optional<Notifier>>();
+  {
+    asio::io_context ctx;
+    n->emplace(ctx.get_executor());
+    auto owned = std::make_shared<int>(1);
+    ownedByTheFrame = owned;
+    asio::co_spawn(ctx, [&, owned = std::move(owned)]() -> asio::awaitable<void> {
+      co_await (**n).wait();
+      ADD_FAILURE() << "woken, not destroyed";
+    }, asio::detached);
+    ctx.poll();
+    EXPECT_FALSE(ownedByTheFrame.expired());  // suspended in wait()
+  }
+  EXPECT_TRUE(ownedByTheFrame.expired());
+  n->reset();  // the notifier outlived its context: destroying it now is harmless
+}
+
+// Two coroutines waiting at once (the proxy never does this) are both woken.
+TEST(Notifier, TwoConcurrentWaitersAreBothWoken) {
+  asio::io_context ctx;
+  Notifier n(ctx.get_executor());
+  int wakes = 0;
+  for (int i = 0; i < 2; ++i)
+    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+      co_await n.wait();
+      ++wakes;
+    }, asio::detached);
+  ctx.poll();
+  EXPECT_EQ(wakes, 0);
+  n.notify();
+  ctx.poll();
+  EXPECT_EQ(wakes, 2);
+}
+
+// Many notifiers of one context waking in one burst (an h2 connection's
+// streams): each waiter wakes once, in a later turn of the loop, never
+// inside notify().
+TEST(Notifier, ABurstOfNotifiesWakesEachWaiterOnceAndNeverInline) {
+  asio::io_context ctx;
+  std::vector<std::unique_ptr<Notifier>> ns;
+  std::vector<int> wakes(64, 0);
+  for (int i = 0; i < 64; ++i) {
+    ns.push_back(std::make_unique<Notifier>(ctx.get_executor()));
+    asio::co_spawn(ctx, [&, i]() -> asio::awaitable<void> {
+      co_await ns[i]->wait();
+      ++wakes[i];
+    }, asio::detached);
+  }
+  ctx.poll();
+  for (auto& n : ns) n->notify();
+  for (int w : wakes) EXPECT_EQ(w, 0);  // posted, not run inside notify()
+  ctx.poll();
+  for (int w : wakes) EXPECT_EQ(w, 1);
 }
 
 }  // namespace
