@@ -15,6 +15,8 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
   --protocol h2c   the same with h2c on both sides: h2load prior knowledge
                     (-m streams per connection at a time, default 1), an
                     `http2` cluster, nginx `listen ... http2`
+  --protocol grpc  unary gRPC calls over h2c (a framed empty message; nginx
+                    answers with a framed empty message and grpc-status 0)
 
 Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c] [-n 3000]
 """
@@ -48,11 +50,18 @@ def wait_port(port, timeout):
     raise SystemExit(f"port {port} never opened")
 
 
-def h2load(port, n, conns, h2c=False, streams=1):
+GRPC_PATH = "/bench.Echo/Unary"
+
+
+def h2load(port, n, conns, h2c=False, streams=1, grpc_body=None):
     proto = ["-m", str(streams)] if h2c else ["--h1"]
     authority = "h2.bench:80" if h2c else "h1.bench:80"
+    target = f"http://127.0.0.1:{port}/"
+    if grpc_body:  # unary gRPC: a framed empty message, as bench/e2e/run.py sends
+        proto += ["-d", grpc_body, "-H", "content-type: application/grpc", "-H", "te: trailers"]
+        target = f"http://127.0.0.1:{port}{GRPC_PATH}"
     out = subprocess.run(["h2load"] + proto + ["-n", str(n), "-c", str(conns), "-H", f":authority: {authority}",
-                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=600).stdout
+                          target], capture_output=True, text=True, timeout=600).stdout
     m = re.search(r"status codes: (\d+) 2xx", out)
     ok = int(m.group(1)) if m else 0
     if ok != n:
@@ -118,7 +127,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weft", required=True)
     ap.add_argument("--mode", choices=["callgrind", "strace"], default="callgrind")
-    ap.add_argument("--protocol", choices=["h1", "h2c"], default="h1", help="client and upstream protocol")
+    ap.add_argument("--protocol", choices=["h1", "h2c", "grpc"], default="h1",
+                    help="client and upstream protocol (grpc: unary calls over h2c)")
     ap.add_argument("-n", type=int, default=3000, help="measured requests")
     ap.add_argument("-c", type=int, default=4, help="client connections")
     ap.add_argument("-m", type=int, default=1,
@@ -127,13 +137,20 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="weft-h1prof-")
-    h2c = args.protocol == "h2c"
+    h2c = args.protocol in ("h2c", "grpc")
+    grpc_body = None
+    if args.protocol == "grpc":
+        grpc_body = f"{work}/grpc-request.bin"
+        with open(grpc_body, "wb") as f:
+            f.write(b"\x00\x00\x00\x00\x00")
     backend, port, admin = free_port(), free_port(), free_port()
     with open(f"{work}/backend.conf", "w") as f:
         f.write(f"""worker_processes 1; daemon off; pid {work}/b.pid; error_log {work}/b.err warn;
 events {{ worker_connections 1024; }}
 http {{ access_log off; keepalive_requests 100000000; keepalive_timeout 300s;
-  server {{ listen 127.0.0.1:{backend}{" http2" if h2c else ""}; location / {{ return 200 "ok\\n"; }} }} }}
+  server {{ listen 127.0.0.1:{backend}{" http2" if h2c else ""}; location / {{ return 200 "ok\\n"; }}
+    location {GRPC_PATH} {{ default_type application/grpc; add_trailer grpc-status 0 always;
+      return 200 "\x00\x00\x00\x00\x00"; }} }} }}
 """)
     with open(f"{work}/weft.yaml", "w") as f:
         f.write(f"""outbound: 127.0.0.1:{port}
@@ -156,10 +173,10 @@ clusters:
         weft = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/weft.err", "w"))
         procs.append(weft)
         wait_port(port, 120)
-        h2load(port, 200, args.c, h2c, args.m)  # warm-up: connections, pools, lazily built state
+        h2load(port, 200, args.c, h2c, args.m, grpc_body)  # warm-up: connections, pools, lazily built state
         if args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
-            h2load(port, args.n, args.c, h2c, args.m)
+            h2load(port, args.n, args.c, h2c, args.m, grpc_body)
             subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
             dumps = sorted(p for p in os.listdir(work) if p.startswith("callgrind.out.") or p == "callgrind.out.1")
             dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
@@ -181,7 +198,7 @@ clusters:
             st = subprocess.Popen(["strace", "-c", "-f", "-o", f"{work}/strace.txt"] +
                                   sum((["-p", t] for t in tids), []), stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-            h2load(port, args.n, args.c, h2c, args.m)
+            h2load(port, args.n, args.c, h2c, args.m, grpc_body)
             st.send_signal(signal.SIGINT)
             st.wait(timeout=30)
             print(f"requests: {args.n} over {args.c} connections; syscalls per request:")
