@@ -76,10 +76,7 @@ std::shared_ptr<Http2ClientConnection> Http2ClientConnection::self() {
   return std::static_pointer_cast<Http2ClientConnection>(shared_from_this());
 }
 
-Http2ClientConnection::Stream* Http2ClientConnection::find(int32_t id) {
-  auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
-}
+Http2ClientConnection::Stream* Http2ClientConnection::find(int32_t id) { return streams_.find(id); }
 
 bool Http2ClientConnection::retired() const {
   return closed() || goaway_ || shuttingDown_ || codec_.failed() || codec_.nextStreamId() > kLastUsableStreamId ||
@@ -102,7 +99,7 @@ asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exc
   int32_t id = codec_.submitRequest(exchange->request, withBody);
   if (id < 0) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
   s->id = id;
-  streams_[id] = s;
+  streams_.put(id, s);
   ++requestsStarted_;
   std::weak_ptr<Http2ClientConnection> weak = conn;
   exchange->onCancel = [weak, id] {
@@ -153,7 +150,7 @@ void Http2ClientConnection::retireIfIdle() {
 void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint32_t errorCode) {
   if (s->done) return;
   s->done = true;
-  streams_.erase(s->id);
+  streams_.take(s->id);
   auto& ex = *s->exchange;
   if (!s->responseStarted) {
     if (s->retryable)
@@ -252,9 +249,8 @@ void Http2ClientConnection::onStreamEnd(int32_t id) {
 }
 
 void Http2ClientConnection::onStreamClose(int32_t id, uint32_t errorCode) {
-  auto it = streams_.find(id);
-  if (it == streams_.end()) return;
-  auto s = it->second;
+  auto s = streams_.shared(id);
+  if (!s) return;
   finishStream(s, errorCode);
 }
 
@@ -283,9 +279,8 @@ void Http2ClientConnection::onRequestSent(int32_t id) {
 }
 
 void Http2ClientConnection::onRequestNotSent(int32_t id) {
-  auto it = streams_.find(id);
-  if (it == streams_.end()) return;
-  auto s = it->second;
+  auto s = streams_.shared(id);
+  if (!s) return;
   s->sent = false;
   finishStream(s, h2error::kRefusedStream);
 }
@@ -339,7 +334,7 @@ Http2Transport::Clock::time_point Http2ClientConnection::keepalive(Clock::time_p
   auto due = lastReceived() + std::max<Clock::duration>(options_.keepaliveInterval, kQuietKeepaliveInterval);
   // One probe per batch of requests still waiting for their heads.
   bool awaitingHead = pingAnsweredAt_ < lastRequestSentAt_ &&
-                      std::any_of(streams_.begin(), streams_.end(),
+                      std::any_of(streams_.all().begin(), streams_.all().end(),
                                   [](const auto& e) { return e.second->sent && !e.second->responseStarted; });
   if (awaitingHead) due = std::min(due, std::max(lastReceived(), lastRequestSentAt_) + options_.keepaliveInterval);
   if (now < due) return due;
@@ -369,7 +364,7 @@ Http2Transport::Clock::time_point Http2ClientConnection::onTimer(Clock::time_poi
 
 void Http2ClientConnection::onClosed() {
   // Whatever is still open was cut by the connection loss.
-  auto streams = streams_;
+  auto streams = streams_.all();  // a copy: finishStream() removes each from the table
   for (auto& [id, s] : streams) finishStream(s, h2error::kInternalError);
   if (onClose) {
     auto hook = std::move(onClose);

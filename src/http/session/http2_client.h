@@ -48,6 +48,7 @@
 
 #include "http/session/exchange.h"
 #include "http/session/http2_transport.h"
+#include "http/session/stream_table.h"
 
 namespace weft::http {
 
@@ -117,7 +118,7 @@ class Http2ClientConnection final : public Http2Transport {
   void onClosed() override;
 
   Http2ClientOptions options_;
-  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  StreamTable<Stream> streams_;
   uint64_t requestsStarted_ = 0;
   bool goaway_ = false;
   bool shuttingDown_ = false;

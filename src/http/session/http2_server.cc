@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "http/codec/error_response.h"
 #include "http/session/http2_transport.h"
+#include "http/session/stream_table.h"
 #include "net/drain.h"
 
 namespace weft::http {
@@ -74,10 +75,7 @@ class Http2ServerConnection final : public Http2Transport {
   std::shared_ptr<Http2ServerConnection> self() {
     return std::static_pointer_cast<Http2ServerConnection>(shared_from_this());
   }
-  Stream* find(int32_t id) {
-    auto it = streams_.find(id);
-    return it == streams_.end() ? nullptr : it->second.get();
-  }
+  Stream* find(int32_t id) { return streams_.find(id); }
 
   // --- codec events ---
   void onHeadersBegin(int32_t id, Http2HeadersKind kind) override {
@@ -88,7 +86,7 @@ class Http2ServerConnection final : public Http2Transport {
       // Room for a typical request's fields up front: growing 1, 2, 4, 8
       // was three reallocations per stream (docs/benchmarks.md).
       s->exchange->request.headers.reserve(kExpectedFields);
-      streams_[id] = std::move(s);
+      streams_.put(id, std::move(s));
       return;
     }
     if (auto* s = find(id)) s->kind = kind;
@@ -142,7 +140,7 @@ class Http2ServerConnection final : public Http2Transport {
       exchange->failBeforeResponse(ProxyError::kUpstreamReset);
       exchange->responseBody.fail(ProxyError::kUpstreamReset);
     });
-    asio::co_spawn(executor(), respond(self(), streams_[id]), asio::detached);
+    asio::co_spawn(executor(), respond(self(), streams_.shared(id)), asio::detached);
   }
 
   void onData(int32_t id, std::string_view data) override {
@@ -163,10 +161,8 @@ class Http2ServerConnection final : public Http2Transport {
   }
 
   void onStreamClose(int32_t id, uint32_t errorCode) override {
-    auto it = streams_.find(id);
-    if (it == streams_.end()) return;
-    auto s = std::move(it->second);
-    streams_.erase(it);
+    auto s = streams_.take(id);
+    if (!s) return;
     s->closed = true;
     auto& ex = *s->exchange;
     if (!s->responseDone || errorCode != h2error::kNoError) {
@@ -397,8 +393,7 @@ class Http2ServerConnection final : public Http2Transport {
 
   void onClosed() override {
     if (closedTimer_) closedTimer_->cancel();
-    auto streams = std::move(streams_);
-    streams_.clear();
+    auto streams = streams_.takeAll();
     for (auto& [id, s] : streams) {
       s->closed = true;
       s->exchange->cancel(ProxyError::kDownstreamReset);
@@ -409,7 +404,7 @@ class Http2ServerConnection final : public Http2Transport {
 
   ExchangeHandler& handler_;
   ServerOptions options_;
-  std::unordered_map<int32_t, std::shared_ptr<Stream>> streams_;
+  StreamTable<Stream> streams_;
   Clock::time_point opened_;
   Clock::time_point lastActivity_;
   bool sawRequest_ = false;  // a complete request head arrived on this connection
