@@ -2,7 +2,7 @@
 
 namespace weft::http {
 
-BodyPipe::BodyPipe(boost::asio::any_io_executor ex, size_t highWater)
+BodyPipe::BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater)
     : highWater_(highWater), readable_(ex), writable_(ex) {}
 
 void BodyPipe::push(std::string_view data) {

@@ -33,7 +33,7 @@ namespace weft::http {
 
 class BodyPipe {
  public:
-  BodyPipe(boost::asio::any_io_executor ex, size_t highWater = 64 * 1024);
+  BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater = 64 * 1024);
   BodyPipe(const BodyPipe&) = delete;
   BodyPipe& operator=(const BodyPipe&) = delete;
 

@@ -2,7 +2,7 @@
 
 namespace weft::http {
 
-Exchange::Exchange(boost::asio::any_io_executor ex) : requestBody(ex), responseBody(ex), responseReady_(ex) {}
+Exchange::Exchange(const boost::asio::any_io_executor& ex) : requestBody(ex), responseBody(ex), responseReady_(ex) {}
 
 void Exchange::responseStarted() {
   if (state_ != State::kWaiting) return;

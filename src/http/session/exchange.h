@@ -30,7 +30,7 @@ namespace weft::http {
 
 class Exchange {
  public:
-  explicit Exchange(boost::asio::any_io_executor ex);
+  explicit Exchange(const boost::asio::any_io_executor& ex);
 
   RequestHead request;
   BodyPipe requestBody;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -28,7 +29,7 @@ class NotifierRegistry : public asio::execution_context::service {
 
   // The context's registry, remembered per thread: looking a service up
   // takes the context's mutex, and a worker asks on every first wait.
-  static NotifierRegistry& of(const asio::any_io_executor& ex);
+  static NotifierRegistry& of(asio::execution_context& ctx);
 
   void link(Notifier& n) {
     n.prev_ = nullptr;
@@ -73,13 +74,14 @@ thread_local RememberedRegistry remembered;
 
 NotifierRegistry::~NotifierRegistry() { registryEpoch.fetch_add(1, std::memory_order_relaxed); }
 
-NotifierRegistry& NotifierRegistry::of(const asio::any_io_executor& ex) {
-  auto& ctx = asio::query(ex, asio::execution::context);
+NotifierRegistry& NotifierRegistry::of(asio::execution_context& ctx) {
   uint64_t epoch = registryEpoch.load(std::memory_order_relaxed);
   if (remembered.context != &ctx || remembered.epoch != epoch)
     remembered = {&ctx, &asio::use_service<NotifierRegistry>(ctx), epoch};
   return *remembered.registry;
 }
+
+Notifier::Notifier(const asio::any_io_executor& ex) : context_(&asio::query(ex, asio::execution::context)) {}
 
 Notifier::~Notifier() {
   if (waiter_) finish(asio::error::operation_aborted, false);
@@ -94,7 +96,7 @@ void Notifier::start(Handler handler) {
   if (waiter_) {
     // Not how the proxy uses a notifier, but kept working: the second
     // waiter waits on a timer that notify() cancels, as every waiter once did.
-    if (!second_) second_.emplace(ex_);
+    if (!second_) second_.emplace(asio::get_associated_executor(handler));
     second_->expires_at(asio::steady_timer::time_point::max());
     auto slot = asio::get_associated_cancellation_slot(handler);
     second_->async_wait(asio::bind_cancellation_slot(
@@ -102,7 +104,7 @@ void Notifier::start(Handler handler) {
     return;
   }
   waiter_.emplace(std::move(handler));
-  registry_ = &NotifierRegistry::of(ex_);
+  registry_ = &NotifierRegistry::of(*context_);
   registry_->link(*this);
   auto slot = asio::get_associated_cancellation_slot(*waiter_);
   if (slot.is_connected()) {

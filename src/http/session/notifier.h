@@ -29,7 +29,10 @@ class Notifier {
  public:
   using Result = std::tuple<boost::system::error_code>;
 
-  explicit Notifier(boost::asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  // Keeps only the executor's execution context (no executor copy per
+  // notifier: an exchange has five notifiers, and each any_io_executor copy
+  // and destruction is a type-erased call).
+  explicit Notifier(const boost::asio::any_io_executor& ex);
   ~Notifier();
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
@@ -48,7 +51,7 @@ class Notifier {
   // handler the slot must not be cleared (Asio clears it on resumption).
   void finish(boost::system::error_code ec, bool fromCancellation);
 
-  boost::asio::any_io_executor ex_;
+  boost::asio::execution_context* context_;
   std::optional<Handler> waiter_;
   NotifierRegistry* registry_ = nullptr;  // set while waiter_ is
   Notifier* prev_ = nullptr;              // the registry's list of notifiers with a waiter
