@@ -18,7 +18,8 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
   --protocol grpc  unary gRPC calls over h2c (a framed empty message; nginx
                     answers with a framed empty message and grpc-status 0)
 
-Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c] [-n 3000]
+Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c|grpc]
+       [-n 3000] [-c 4] [-m 1]
 """
 import argparse
 import collections
@@ -31,6 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from strace_summary import parse_strace_summary  # noqa: E402
 
 
 def free_port():
@@ -178,7 +182,6 @@ clusters:
             subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
             h2load(port, args.n, args.c, h2c, args.m, grpc_body)
             subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
-            dumps = sorted(p for p in os.listdir(work) if p.startswith("callgrind.out.") or p == "callgrind.out.1")
             dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
                        key=os.path.getmtime)
             total, calls, self_ir = parse_callgrind(dump)
@@ -203,13 +206,10 @@ clusters:
             st.wait(timeout=30)
             print(f"requests: {args.n} over {args.c} connections; syscalls per request:")
             with open(f"{work}/strace.txt") as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 5 and parts[0][0].isdigit():
-                        calls_n = int(parts[3])
-                        errors = int(parts[4]) if len(parts) == 6 else 0
-                        name = parts[-1]
-                        print(f"  {name:16} {calls_n / args.n:6.2f}" + (f"  ({errors / args.n:.2f} errors)" if errors else ""))
+                summary = parse_strace_summary(f.read())
+            for name, (calls_n, errors) in sorted(summary.items(), key=lambda kv: -kv[1][0]):
+                print(f"  {name:16} {calls_n / args.n:6.2f}" + (f"  ({errors / args.n:.2f} errors)" if errors else ""))
+            print(f"  {'total':16} {sum(c for c, _ in summary.values()) / args.n:6.2f}")
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -26,6 +26,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from strace_summary import parse_strace_summary  # noqa: E402
 _spec = importlib.util.spec_from_file_location("bench_run", os.path.join(HERE, "..", "e2e", "run.py"))
 run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
@@ -46,18 +48,6 @@ def h2load(port, protocol, n):
     if ok != n:
         raise run.BenchError(f"h2load: {ok} of {n} answered 2xx\n{out}")
     return ok
-
-
-def parse_strace_summary(text):
-    """strace -c table -> {syscall: (calls, errors)}."""
-    calls = {}
-    for line in text.splitlines():
-        f = line.split()
-        # % time, seconds, usecs/call, calls, [errors], syscall
-        if len(f) >= 5 and re.fullmatch(r"[\d.]+", f[0]) and f[-1] != "total":
-            nums = f[3:-1]
-            calls[f[-1]] = (int(nums[0]), int(nums[1]) if len(nums) > 1 else 0)
-    return calls
 
 
 def measure(name, env, protocol, n):
