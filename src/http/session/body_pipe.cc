@@ -1,5 +1,7 @@
 #include "http/session/body_pipe.h"
 
+#include <utility>
+
 namespace weft::http {
 
 BodyPipe::BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater)
@@ -14,14 +16,14 @@ void BodyPipe::push(std::string_view data) {
   else
     incoming_.append(data);
   pushed_ += data.size();
-  readable_.notify();
+  signalReadable();
 }
 
 void BodyPipe::finish(HeaderList trailers) {
   if (ended_) return;
   ended_ = true;
   trailers_ = std::move(trailers);
-  readable_.notify();
+  signalReadable();
   writable_.notify();
 }
 
@@ -29,7 +31,7 @@ void BodyPipe::fail(ProxyError why) {
   if (ended_) return;
   ended_ = true;
   error_ = why;
-  readable_.notify();
+  signalReadable();
   writable_.notify();
 }
 
@@ -44,7 +46,23 @@ boost::asio::awaitable<void> BodyPipe::waitReadable() {
     onFirstRead = nullptr;
     hook();
   }
-  while (buffered() == 0 && !ended_ && !abandoned_) co_await readable_.wait();
+  while (!readable()) co_await readable_.wait();
+}
+
+void BodyPipe::listenReadable(ReadableListener* listener) {
+  readableListener_ = listener;
+  if (!listener) return;
+  if (onFirstRead) {
+    auto hook = std::move(onFirstRead);
+    onFirstRead = nullptr;
+    hook();
+  }
+  if (readable()) signalReadable();
+}
+
+void BodyPipe::signalReadable() {
+  readable_.notify();
+  if (auto* listener = std::exchange(readableListener_, nullptr)) listener->bodyReadable();
 }
 
 std::string_view BodyPipe::data() {
@@ -81,7 +99,7 @@ void BodyPipe::abandon() {
   buf_.clear();
   incoming_.clear();
   head_ = 0;
-  readable_.notify();
+  signalReadable();
   writable_.notify();
 }
 
@@ -97,7 +115,7 @@ bool BodyPipe::rewind() {
   if (retainOverflow_ || !retainLimit_) return consumed_ == 0;
   consumed_ -= head_;
   head_ = 0;
-  readable_.notify();
+  signalReadable();
   return true;
 }
 

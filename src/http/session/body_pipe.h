@@ -33,6 +33,17 @@ namespace weft::http {
 
 class BodyPipe {
  public:
+  // A consumer that is not a coroutine (an HTTP/2 server stream's data
+  // source) is told through this, once per listenReadable(), when
+  // waitReadable() would return: bytes pushed, or the body ended.
+  class ReadableListener {
+   public:
+    virtual void bodyReadable() = 0;
+
+   protected:
+    ~ReadableListener() = default;
+  };
+
   BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater = 64 * 1024);
   BodyPipe(const BodyPipe&) = delete;
   BodyPipe& operator=(const BodyPipe&) = delete;
@@ -48,6 +59,11 @@ class BodyPipe {
   // --- consumer ---
   // Until there is data or the body ended.
   boost::asio::awaitable<void> waitReadable();
+  // waitReadable() without a coroutine: `listener` is called once, at once if
+  // the pipe is readable now (as waitReadable() would return at once), else
+  // from the producer's next push(), finish() or fail(). nullptr disarms; the
+  // listener must disarm before it goes away.
+  void listenReadable(ReadableListener* listener);
   // Every buffered byte, contiguous (see "Views" above for its lifetime).
   std::string_view data();
   void consume(size_t n);
@@ -83,6 +99,8 @@ class BodyPipe {
 
  private:
   void compact();
+  bool readable() const { return buffered() > 0 || ended_ || abandoned_; }
+  void signalReadable();
 
   std::string buf_;        // what data() shows, from head_; retained bytes before it
   std::string incoming_;   // pushed while buf_ had unconsumed bytes (the consumer may hold a view of them)
@@ -98,6 +116,7 @@ class BodyPipe {
   uint64_t consumed_ = 0;
   Notifier readable_;
   Notifier writable_;
+  ReadableListener* readableListener_ = nullptr;
 };
 
 }  // namespace weft::http

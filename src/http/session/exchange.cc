@@ -8,7 +8,7 @@ void Exchange::responseStarted() {
   if (state_ != State::kWaiting) return;
   state_ = State::kResponse;
   responseHeadAt = std::chrono::steady_clock::now();
-  responseReady_.notify();
+  signalResponse();
 }
 
 void Exchange::failBeforeResponse(ProxyError why) {
@@ -16,11 +16,21 @@ void Exchange::failBeforeResponse(ProxyError why) {
   state_ = State::kFailed;
   error_ = why;
   responseBody.fail(why);
-  responseReady_.notify();
+  signalResponse();
 }
 
 boost::asio::awaitable<void> Exchange::waitResponse() {
   while (state_ == State::kWaiting && !cancelled_) co_await responseReady_.wait();
+}
+
+void Exchange::setResponseObserver(ResponseObserver* observer) {
+  observer_ = observer;
+  if (observer_ && state_ != State::kWaiting) observer_->responseReady();
+}
+
+void Exchange::signalResponse() {
+  responseReady_.notify();
+  if (observer_) observer_->responseReady();
 }
 
 bool Exchange::isRetryableResponse(const ResponseHead& head) const {
@@ -33,13 +43,18 @@ bool Exchange::isRetryableResponse(const ResponseHead& head) const {
 void Exchange::cancel(ProxyError why) {
   if (cancelled_) return;
   cancelled_ = true;
-  if (state_ == State::kWaiting) {
+  bool wasWaiting = state_ == State::kWaiting;
+  if (wasWaiting) {
     state_ = State::kFailed;
     error_ = why;
   }
   requestBody.fail(why);
   responseBody.fail(why);
-  responseReady_.notify();
+  if (wasWaiting) {
+    signalResponse();
+  } else {
+    responseReady_.notify();
+  }
   if (onCancel) {
     auto hook = std::move(onCancel);
     onCancel = nullptr;

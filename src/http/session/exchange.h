@@ -6,8 +6,9 @@
 //
 // Protocol of use:
 //   downstream: fills `request`, pushes the request body into `requestBody`,
-//               waits waitResponse(), then sends `response` and drains
-//               `responseBody` (its trailers or failure included).
+//               waits waitResponse() (or is told through a ResponseObserver),
+//               then sends `response` and drains `responseBody` (its
+//               trailers or failure included).
 //   upstream:   reads `request` / `requestBody`, and exactly once either
 //               fills `response` and calls responseStarted(), or calls
 //               failBeforeResponse(error) so downstream synthesizes the error
@@ -28,6 +29,20 @@
 
 namespace weft::http {
 
+// A downstream that is not a coroutine (an HTTP/2 server stream) is told
+// here, instead of waiting in waitResponse(), when the exchange stops waiting
+// for its response: once, synchronously, from whichever call ended the wait
+// (responseStarted(), failBeforeResponse() or cancel()), usually inside the
+// upstream connection's own codec callback. A coroutine per stream to wait
+// for this cost ~10 % of an h2c request's instructions (docs/benchmarks.md).
+class ResponseObserver {
+ public:
+  virtual void responseReady() = 0;
+
+ protected:
+  ~ResponseObserver() = default;
+};
+
 class Exchange {
  public:
   explicit Exchange(const boost::asio::any_io_executor& ex);
@@ -44,6 +59,9 @@ class Exchange {
   // --- downstream side ---
   // Until responseStarted() or failBeforeResponse() or cancel().
   boost::asio::awaitable<void> waitResponse();
+  // The observer must outlive its registration: reset it (nullptr) before it
+  // goes away. Called at once if the wait is already over.
+  void setResponseObserver(ResponseObserver* observer);
   bool hasResponse() const { return state_ == State::kResponse; }
   // Error to synthesize when the exchange failed before a response head.
   ProxyError error() const { return error_; }
@@ -75,10 +93,14 @@ class Exchange {
 
  private:
   enum class State { kWaiting, kResponse, kFailed };
+  // Wakes waitResponse() and the observer, if any.
+  void signalResponse();
+
   State state_ = State::kWaiting;
   ProxyError error_ = ProxyError::kNone;
   bool cancelled_ = false;
   Notifier responseReady_;
+  ResponseObserver* observer_ = nullptr;
 };
 
 // Implemented by the proxy (and by fakes in tests): forwards one exchange.

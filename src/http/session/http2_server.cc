@@ -54,9 +54,27 @@ class Http2ServerConnection final : public Http2Transport {
   }
 
  private:
-  struct Stream {
-    explicit Stream(int32_t streamId, asio::any_io_executor ex)
-        : id(streamId), exchange(std::make_shared<Exchange>(ex)), wake(ex) {}
+  // A stream answers from callbacks, not from a coroutine of its own: the
+  // exchange tells it when the response head (or its failure) is there, the
+  // response body when a deferred DATA source has bytes again. It lives in
+  // streams_ until nghttp2 closes it, and unhooks itself from the exchange
+  // (which the forwarder may hold longer) when it goes.
+  struct Stream final : ResponseObserver, BodyPipe::ReadableListener {
+    Stream(Http2ServerConnection& connection, int32_t streamId)
+        : conn(connection), id(streamId), exchange(std::make_shared<Exchange>(connection.executor())) {}
+    ~Stream() { detach(); }
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    void responseReady() override { conn.respond(*this); }
+    void bodyReadable() override { conn.resumeBody(*this); }
+    void detach() {
+      exchange->setResponseObserver(nullptr);
+      exchange->responseBody.listenReadable(nullptr);
+      exchange->requestBody.onConsumed = nullptr;
+    }
+
+    Http2ServerConnection& conn;
     int32_t id;
     std::shared_ptr<Exchange> exchange;
     Http2HeadersKind kind = Http2HeadersKind::kRequest;
@@ -69,18 +87,14 @@ class Http2ServerConnection final : public Http2Transport {
     size_t synthOffset = 0;
     HeaderList failTrailers;
     uint64_t credited = 0;  // request bytes whose window was given back
-    Notifier wake;
   };
 
-  std::shared_ptr<Http2ServerConnection> self() {
-    return std::static_pointer_cast<Http2ServerConnection>(shared_from_this());
-  }
   Stream* find(int32_t id) { return streams_.find(id); }
 
   // --- codec events ---
   void onHeadersBegin(int32_t id, Http2HeadersKind kind) override {
     if (kind == Http2HeadersKind::kRequest) {
-      auto s = std::make_shared<Stream>(id, executor());
+      auto s = std::make_shared<Stream>(*this, id);
       s->exchange->request.version = Version::kHttp2;
       s->exchange->request.scheme.clear();
       // Room for a typical request's fields up front: growing 1, 2, 4, 8
@@ -126,10 +140,9 @@ class Http2ServerConnection final : public Http2Transport {
       auto [p, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), n);
       if (ec == std::errc() && p == cl.data() + cl.size()) r.contentLength = n;
     }
-    std::weak_ptr<Http2ServerConnection> weak = self();
-    s->exchange->requestBody.onConsumed = [weak, id](size_t) {
-      if (auto conn = weak.lock()) conn->creditRequest(id);
-    };
+    // The stream unhooks this when it goes: a raw pointer keeps the
+    // std::function in its inline storage (no allocation per stream).
+    s->exchange->requestBody.onConsumed = [s](size_t) { s->conn.creditRequest(*s); };
     lastActivity_ = Clock::now();
     auto exchange = s->exchange;
     asio::co_spawn(executor(), handler_.handle(exchange), [exchange](std::exception_ptr e) {
@@ -140,7 +153,7 @@ class Http2ServerConnection final : public Http2Transport {
       exchange->failBeforeResponse(ProxyError::kUpstreamReset);
       exchange->responseBody.fail(ProxyError::kUpstreamReset);
     });
-    asio::co_spawn(executor(), respond(self(), streams_.shared(id)), asio::detached);
+    exchange->setResponseObserver(s);
   }
 
   void onData(int32_t id, std::string_view data) override {
@@ -164,14 +177,13 @@ class Http2ServerConnection final : public Http2Transport {
     auto s = streams_.take(id);
     if (!s) return;
     s->closed = true;
+    s->detach();
     auto& ex = *s->exchange;
     if (!s->responseDone || errorCode != h2error::kNoError) {
       ex.cancel(ProxyError::kDownstreamReset);
     } else if (!ex.requestBody.ended()) {
       ex.requestBody.fail(ProxyError::kDownstreamReset);
     }
-    ex.requestBody.onConsumed = nullptr;
-    s->wake.notify();
     if (streams_.empty()) {
       lastActivity_ = Clock::now();
       if (finalGoaway_) closeAfterFlush();
@@ -218,7 +230,7 @@ class Http2ServerConnection final : public Http2Transport {
       }
     } else if (n == 0) {
       s->deferred = true;
-      s->wake.notify();
+      body.listenReadable(s);
       return {Http2BodyChunk::Kind::kDeferred};
     }
     s->responseDone = chunk.end;
@@ -248,53 +260,50 @@ class Http2ServerConnection final : public Http2Transport {
         .inc();
   }
 
-  void creditRequest(int32_t id) {
-    auto* s = find(id);
-    if (!s || closed()) return;
+  void creditRequest(Stream& s) {
+    if (s.closed || closed()) return;
     // totalConsumed() goes back on a rewind (retry); only first-time
     // consumption reopens the window, so the client never gets more credit
     // than what actually left the buffer.
-    uint64_t consumed = s->exchange->requestBody.totalConsumed();
-    if (consumed <= s->credited) return;
-    codec_.consumeStream(id, consumed - s->credited);
-    s->credited = consumed;
+    uint64_t consumed = s.exchange->requestBody.totalConsumed();
+    if (consumed <= s.credited) return;
+    codec_.consumeStream(s.id, consumed - s.credited);
+    s.credited = consumed;
     kick();
   }
 
-  static asio::awaitable<void> respond(std::shared_ptr<Http2ServerConnection> conn, std::shared_ptr<Stream> s) {
-    auto ex = s->exchange;
-    co_await ex->waitResponse();
-    if (s->closed || conn->closed()) co_return;
-    if (!ex->hasResponse()) {
-      ProxyError error = ex->error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex->error();
-      conn->countProxyError(error);
-      auto synth = makeErrorResponse(ex->request, error);
-      s->synthesized = true;
-      s->synthBody = std::move(synth.body);
-      bool withBody = synth.head.hasBody && !s->synthBody.empty();
-      if (!withBody) s->responseDone = true;
-      conn->codec_.submitResponse(s->id, synth.head, withBody);
-      ex->responseBody.abandon();
+  // The exchange has its response head, or failed before one.
+  void respond(Stream& s) {
+    s.exchange->setResponseObserver(nullptr);  // once
+    if (s.closed || closed()) return;
+    auto& ex = *s.exchange;
+    if (!ex.hasResponse()) {
+      ProxyError error = ex.error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex.error();
+      countProxyError(error);
+      auto synth = makeErrorResponse(ex.request, error);
+      s.synthesized = true;
+      s.synthBody = std::move(synth.body);
+      bool withBody = synth.head.hasBody && !s.synthBody.empty();
+      if (!withBody) s.responseDone = true;
+      codec_.submitResponse(s.id, synth.head, withBody);
+      ex.responseBody.abandon();
     } else {
-      bool withBody = ex->response.hasBody;
+      bool withBody = ex.response.hasBody;
       if (!withBody) {
-        s->responseDone = true;
-        ex->responseBody.abandon();
+        s.responseDone = true;
+        ex.responseBody.abandon();
       }
-      conn->codec_.submitResponse(s->id, ex->response, withBody);
+      codec_.submitResponse(s.id, ex.response, withBody);
     }
-    conn->kick();
-    while (!s->closed && !conn->closed()) {
-      if (!s->deferred) {
-        co_await s->wake.wait();
-        continue;
-      }
-      co_await ex->responseBody.waitReadable();
-      if (s->closed || conn->closed()) break;
-      s->deferred = false;
-      conn->codec_.resumeData(s->id);
-      conn->kick();
-    }
+    kick();
+  }
+
+  // A deferred response body has bytes again, or ended.
+  void resumeBody(Stream& s) {
+    if (s.closed || closed() || !s.deferred) return;
+    s.deferred = false;
+    codec_.resumeData(s.id);
+    kick();
   }
 
   // --- connection lifecycle ---
@@ -396,9 +405,8 @@ class Http2ServerConnection final : public Http2Transport {
     auto streams = streams_.takeAll();
     for (auto& [id, s] : streams) {
       s->closed = true;
+      s->detach();
       s->exchange->cancel(ProxyError::kDownstreamReset);
-      s->exchange->requestBody.onConsumed = nullptr;
-      s->wake.notify();
     }
   }
 

@@ -1,5 +1,7 @@
 #include "http/session/body_pipe.h"
 
+#include <functional>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -170,6 +172,123 @@ TEST(Exchange, FirstOutcomeWins) {
   ex.failBeforeResponse(ProxyError::kUpstreamReset);
   EXPECT_TRUE(ex.hasResponse());
   EXPECT_EQ(ex.error(), ProxyError::kNone);
+}
+
+// Counts its calls; the HTTP/2 server's streams are such listeners.
+struct CountingListener final : BodyPipe::ReadableListener, ResponseObserver {
+  int readable = 0;
+  int ready = 0;
+  std::function<void()> onReadable;
+  void bodyReadable() override {
+    ++readable;
+    if (onReadable) onReadable();
+  }
+  void responseReady() override { ++ready; }
+};
+
+TEST(BodyPipe, ReadableListenerIsToldOnceByTheProducersNextStep) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  CountingListener l;
+  pipe.listenReadable(&l);
+  EXPECT_EQ(l.readable, 0);  // nothing to read yet
+  pipe.push("ab");
+  EXPECT_EQ(l.readable, 1);  // synchronously, from push()
+  pipe.push("cd");
+  EXPECT_EQ(l.readable, 1);  // once per listenReadable()
+  pipe.consume(pipe.buffered());
+  pipe.listenReadable(&l);
+  pipe.finish();
+  EXPECT_EQ(l.readable, 2);  // the end of the body counts
+  pipe.listenReadable(&l);
+  EXPECT_EQ(l.readable, 3);  // at once: an ended pipe is readable now
+}
+
+TEST(BodyPipe, ReadableListenerHearsFailureAndNothingAfterDisarming) {
+  asio::io_context ctx;
+  BodyPipe failing(ctx.get_executor());
+  CountingListener l;
+  failing.listenReadable(&l);
+  failing.fail(ProxyError::kUpstreamReset);
+  EXPECT_EQ(l.readable, 1);
+  BodyPipe pipe(ctx.get_executor());
+  pipe.listenReadable(&l);
+  pipe.listenReadable(nullptr);
+  pipe.push("x");
+  pipe.finish();
+  EXPECT_EQ(l.readable, 1);
+}
+
+TEST(BodyPipe, ReadableListenerMayListenAgainFromItsCallback) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  CountingListener l;
+  // As the HTTP/2 data source does: consume, then (nothing left) defer again.
+  l.onReadable = [&] {
+    pipe.consume(pipe.buffered());
+    if (!pipe.ended()) pipe.listenReadable(&l);
+  };
+  pipe.listenReadable(&l);
+  pipe.push("a");
+  pipe.push("b");
+  pipe.finish();
+  EXPECT_EQ(l.readable, 3);
+}
+
+TEST(BodyPipe, ListeningCountsAsTheFirstRead) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor());
+  int firstReads = 0;
+  pipe.onFirstRead = [&] { ++firstReads; };
+  CountingListener l;
+  pipe.listenReadable(&l);
+  pipe.listenReadable(&l);
+  EXPECT_EQ(firstReads, 1);  // `Expect: 100-continue` is answered once
+}
+
+TEST(Exchange, ObserverIsToldOnceWhenTheResponseStarts) {
+  asio::io_context ctx;
+  Exchange ex(ctx.get_executor());
+  CountingListener o;
+  ex.setResponseObserver(&o);
+  EXPECT_EQ(o.ready, 0);
+  ex.responseStarted();
+  EXPECT_EQ(o.ready, 1);
+  ex.cancel(ProxyError::kTimeout);  // after the head: no second call
+  ex.failBeforeResponse(ProxyError::kUpstreamReset);
+  EXPECT_EQ(o.ready, 1);
+  EXPECT_TRUE(ex.hasResponse());
+}
+
+TEST(Exchange, ObserverIsToldOfFailureAndCancelBeforeAResponse) {
+  asio::io_context ctx;
+  Exchange failed(ctx.get_executor());
+  CountingListener o;
+  failed.setResponseObserver(&o);
+  failed.failBeforeResponse(ProxyError::kConnectFailed);
+  EXPECT_EQ(o.ready, 1);
+  EXPECT_EQ(failed.error(), ProxyError::kConnectFailed);
+  Exchange cancelled(ctx.get_executor());
+  CountingListener c;
+  cancelled.setResponseObserver(&c);
+  cancelled.cancel(ProxyError::kTimeout);
+  EXPECT_EQ(c.ready, 1);
+  EXPECT_EQ(cancelled.error(), ProxyError::kTimeout);
+}
+
+TEST(Exchange, ObserverSetAfterTheOutcomeIsToldAtOnceAndAResetOneNever) {
+  asio::io_context ctx;
+  Exchange ex(ctx.get_executor());
+  ex.responseStarted();
+  CountingListener late;
+  ex.setResponseObserver(&late);
+  EXPECT_EQ(late.ready, 1);
+  Exchange other(ctx.get_executor());
+  CountingListener gone;
+  other.setResponseObserver(&gone);
+  other.setResponseObserver(nullptr);
+  other.responseStarted();
+  EXPECT_EQ(gone.ready, 0);
 }
 
 }  // namespace
