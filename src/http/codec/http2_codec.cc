@@ -131,12 +131,12 @@ struct Http2Codec::Callbacks {
     c.headerBytes_ = 0;
     c.responseStatus_ = 0;
     c.blockOversized_ = false;
-    if (c.rejected_.count(id)) return 0;
+    if (contains(c.rejected_, id)) return 0;
     switch (frame->headers.cat) {
       case NGHTTP2_HCAT_REQUEST: c.headerKind_ = Http2HeadersKind::kRequest; break;
       case NGHTTP2_HCAT_RESPONSE: c.headerKind_ = Http2HeadersKind::kResponse; break;
       case NGHTTP2_HCAT_HEADERS:
-        c.headerKind_ = (c.mode_ == Http2Mode::kClient && c.interim_.count(id)) ? Http2HeadersKind::kResponse
+        c.headerKind_ = (c.mode_ == Http2Mode::kClient && contains(c.interim_, id)) ? Http2HeadersKind::kResponse
                                                                                  : Http2HeadersKind::kTrailers;
         break;
       default: return 0;  // push promises are disabled
@@ -150,7 +150,7 @@ struct Http2Codec::Callbacks {
     auto& c = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     int32_t id = frame->hd.stream_id;
-    if (c.rejected_.count(id) || c.blockOversized_) return 0;
+    if (contains(c.rejected_, id) || c.blockOversized_) return 0;
     c.headerBytes_ += namelen + valuelen + kFieldOverhead;
     if (c.headerBytes_ > c.options_.maxHeaderListBytes) {
       c.blockOversized_ = true;
@@ -183,7 +183,7 @@ struct Http2Codec::Callbacks {
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS: {
         c.headerBlockOpen_ = false;
-        if (c.rejected_.count(id)) {
+        if (contains(c.rejected_, id)) {
           if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             const nghttp2_nv nv[] = {
                 {(uint8_t*)":status", (uint8_t*)"431", 7, 3, NGHTTP2_NV_FLAG_NONE},
@@ -201,18 +201,18 @@ struct Http2Codec::Callbacks {
           if (c.responseStatus_ >= 100 && c.responseStatus_ < 200)
             c.interim_.insert(id);
           else
-            c.interim_.erase(id);
+            forget(c.interim_, id);
         }
         c.events_.onHeadersEnd(id, endStream);
         if (endStream) c.events_.onStreamEnd(id);
         return 0;
       }
       case NGHTTP2_DATA:
-        if (endStream && !c.rejected_.count(id)) c.events_.onStreamEnd(id);
+        if (endStream && !contains(c.rejected_, id)) c.events_.onStreamEnd(id);
         return 0;
       case NGHTTP2_RST_STREAM:
         c.resetByPeer_ = id;  // nghttp2 closes the stream right after this callback
-        if (!c.rejected_.count(id)) c.events_.onRstStream(id, frame->rst_stream.error_code);
+        if (!contains(c.rejected_, id)) c.events_.onRstStream(id, frame->rst_stream.error_code);
         if (c.mode_ == Http2Mode::kServer && !c.takeResetToken()) {
           c.events_.onAbuse(Http2Abuse::kRapidReset, 0);
           c.pendingTerminateSet_ = true;
@@ -245,7 +245,7 @@ struct Http2Codec::Callbacks {
     // The connection window is the sum of stream windows' worth of buffering
     // at most: credit it at once so one slow stream never stalls the others.
     nghttp2_session_consume_connection(session, len);
-    if (c.rejected_.count(id)) {
+    if (contains(c.rejected_, id)) {
       nghttp2_session_consume_stream(session, id, len);
       return 0;
     }
@@ -262,8 +262,8 @@ struct Http2Codec::Callbacks {
     else
       c.recordClosed(id, Closed::kOther);
     c.resetByPeer_ = 0;
-    c.interim_.erase(id);
-    if (c.rejected_.erase(id)) return 0;
+    forget(c.interim_, id);
+    if (forget(c.rejected_, id)) return 0;
     c.events_.onStreamClose(id, errorCode);
     return 0;
   }
@@ -275,7 +275,7 @@ struct Http2Codec::Callbacks {
       case NGHTTP2_HEADERS:
         if (c.mode_ == Http2Mode::kClient && frame->headers.cat == NGHTTP2_HCAT_REQUEST) c.events_.onRequestSent(id);
         // Tell a client still sending a rejected request to stop (RFC 9113 §8.1).
-        if (c.rejected_.count(id) && nghttp2_session_get_stream_remote_close(session, id) == 0)
+        if (contains(c.rejected_, id) && nghttp2_session_get_stream_remote_close(session, id) == 0)
           nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
         return 0;
       case NGHTTP2_RST_STREAM:

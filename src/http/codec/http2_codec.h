@@ -218,6 +218,10 @@ class Http2Codec {
   std::unordered_set<int32_t> rejected_;
   // Client: streams whose last response head was interim (1xx).
   std::unordered_set<int32_t> interim_;
+  // Both sets are almost always empty, and asked about for every field and
+  // frame: no hashing then.
+  static bool contains(const std::unordered_set<int32_t>& set, int32_t id) { return !set.empty() && set.count(id); }
+  static bool forget(std::unordered_set<int32_t>& set, int32_t id) { return !set.empty() && set.erase(id); }
   // Recently closed streams and how they closed, direct-mapped by stream id
   // (a stream's slot is (id / 2) mod 128, so the last 128 ids of one parity
   // never collide): recording and looking up is one slot, not a scan.
