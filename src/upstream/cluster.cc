@@ -177,6 +177,12 @@ asio::awaitable<void> Cluster::probe(Slot* slot, std::shared_ptr<bool> alive) {
   reportConnect(probeOptions, result.error, "probe");
 }
 
+ClusterPick Cluster::pickIfReady(PoolProtocol protocol, const EndpointState* avoid) {
+  if (balancer_.readyCount() == 0) return {};
+  Slot& slot = *slots_[balancer_.pickReady(avoid).index];
+  return ClusterPick{ProxyError::kNone, poolFor(slot, protocol), slot.state};
+}
+
 asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const EndpointState* avoid) {
   if (balancer_.readyCount() == 0 && !slots_.empty()) expediteProbes();
   auto p = co_await balancer_.pick(avoid);

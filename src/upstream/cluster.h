@@ -63,6 +63,9 @@ class Cluster {
 
   // Waits (bounded by the failfast timeout) for a ready endpoint.
   boost::asio::awaitable<ClusterPick> pick(PoolProtocol protocol, const EndpointState* avoid = nullptr);
+  // pick() when it need not wait, without a coroutine frame: a pool when an
+  // endpoint is ready, else an empty pick (error kNone: call pick()).
+  ClusterPick pickIfReady(PoolProtocol protocol, const EndpointState* avoid = nullptr);
 
   // Outcome of a request sent to `state` (failure accrual, peak-EWMA).
   // `now`: when the request was sent (the forwarder reads the clock for its RTT anyway).

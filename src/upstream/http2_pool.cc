@@ -88,12 +88,18 @@ struct Http2Pool::State : std::enable_shared_from_this<State> {
     co_return conn;
   }
 
+  // An open connection that takes another stream now, if there is one.
+  std::shared_ptr<http::Http2ClientConnection> usable() const {
+    for (const auto& c : conns)
+      if (c->acceptsStreams()) return c;
+    return nullptr;
+  }
+
   asio::awaitable<std::shared_ptr<http::Http2ClientConnection>> acquire(bool fresh, SendResult& failure) {
     auto self = shared_from_this();
     for (;;) {
       if (!fresh) {
-        for (auto& c : conns)
-          if (c->acceptsStreams()) co_return c;
+        if (auto c = usable()) co_return c;
         if (connecting) {
           // Share the attempt in flight instead of dialing once per request.
           auto generation = connectGeneration;
@@ -121,7 +127,9 @@ asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exch
   auto state = state_;
   if (state->draining) co_return SendResult{SendOutcome::kFailed, ProxyError::kShuttingDown, 0};
   SendResult failure;
-  auto conn = co_await state->acquire(fresh, failure);
+  // Usually a connection has room: no coroutine frame for acquire().
+  auto conn = fresh ? nullptr : state->usable();
+  if (!conn) conn = co_await state->acquire(fresh, failure);
   if (!conn) co_return failure;
   auto status = co_await conn->send(std::move(exchange));
   switch (status.outcome) {
