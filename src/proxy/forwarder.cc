@@ -164,6 +164,7 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
     if (!c || (discovery_ && !config.isStatic(*c))) {
       it->second->cluster->setEndpoints({});
       it = clusters_.erase(it);
+      forgetRoute();
     } else {
       ++it;
     }
@@ -172,9 +173,14 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
 
 std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request) {
   if (direction_ == Direction::kInbound) return clusters_.begin()->second;
+  if (lastRoute_.entry && request.authority == lastRoute_.authority) return lastRoute_.entry;
   auto name = model::normalizeAuthority(request.authority);
   auto it = clusters_.find(name);
-  if (it != clusters_.end()) return it->second;
+  if (it != clusters_.end()) {
+    lastRoute_.authority = request.authority;
+    lastRoute_.entry = it->second;
+    return it->second;
+  }
   return discovery_ ? discover(name) : nullptr;
 }
 
@@ -244,7 +250,8 @@ boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared
 
   while (!exchange->cancelled()) {
     if (!pick.pool) {
-      pick = co_await cluster.pick(protocol, avoid);
+      pick = cluster.pickIfReady(protocol, avoid);
+      if (!pick.pool) pick = co_await cluster.pick(protocol, avoid);
       if (pick.error != ProxyError::kNone) {
         exchange->failBeforeResponse(pick.error);
         break;

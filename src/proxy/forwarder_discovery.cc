@@ -157,6 +157,7 @@ void Forwarder::forgetDiscovered(const std::string& name) {
   WEFT_LOG_DEBUG("worker {}: forgetting {} (unused)", workerIndex_, name);
   it->second->cluster->setEndpoints({});
   clusters_.erase(it);
+  forgetRoute();
   --discoveredCount_;
 }
 

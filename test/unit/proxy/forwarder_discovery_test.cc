@@ -278,6 +278,24 @@ TEST_F(ForwarderDiscovery, UnusedClustersAreForgottenUnlessARequestRacedTheUnsub
   EXPECT_EQ(Recorder::count(rec.subscribed, "gone.test:80"), 1u);
 }
 
+TEST_F(ForwarderDiscovery, AForgottenClusterIsNotRoutedToAgain) {
+  // Its route was the forwarder's last one: forgetting the cluster must drop
+  // that too, or the next request would reuse the removed entry unsubscribed.
+  make(config("clusters: [{name: once.test, failfast_timeout: 200ms}]\n"));
+  fwd->applyDiscovered(snapshot("once.test:80", "v1", {closedAddress()}));
+  auto r = request("once.test");
+  run(300ms);  // the request ends and ticks pass: the cluster is unused again
+  ASSERT_TRUE(*r.done);
+  fwd->forgetDiscovered("once.test:80");
+  ASSERT_EQ(debug().count("once.test:80"), 0u);
+  EXPECT_TRUE(rec.subscribed.empty());
+  auto again = request("once.test");
+  run(10ms);
+  EXPECT_EQ(rec.subscribed, std::vector<std::string>{"once.test:80"});
+  fwd->applyDiscovered(snapshot("once.test:80", "absent", {}, false));
+  run(10ms);
+}
+
 TEST_F(ForwarderDiscovery, TheClusterLimitBoundsNewAuthorities) {
   rec.link.maxClusters = 2;
   make(config());
