@@ -5,7 +5,10 @@
 namespace weft::http {
 
 BodyPipe::BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater)
-    : highWater_(highWater), readable_(ex), writable_(ex) {}
+    : BodyPipe(boost::asio::query(ex, boost::asio::execution::context), highWater) {}
+
+BodyPipe::BodyPipe(boost::asio::execution_context& context, size_t highWater)
+    : highWater_(highWater), readable_(context), writable_(context) {}
 
 void BodyPipe::push(std::string_view data) {
   if (ended_ || abandoned_ || data.empty()) return;

@@ -45,6 +45,7 @@ class BodyPipe {
   };
 
   BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater = 64 * 1024);
+  BodyPipe(boost::asio::execution_context& context, size_t highWater = 64 * 1024);
   BodyPipe(const BodyPipe&) = delete;
   BodyPipe& operator=(const BodyPipe&) = delete;
 

@@ -2,7 +2,12 @@
 
 namespace weft::http {
 
-Exchange::Exchange(const boost::asio::any_io_executor& ex) : requestBody(ex), responseBody(ex), responseReady_(ex) {}
+// One query of the executor's context for the exchange's five notifiers.
+Exchange::Exchange(const boost::asio::any_io_executor& ex)
+    : Exchange(boost::asio::query(ex, boost::asio::execution::context)) {}
+
+Exchange::Exchange(boost::asio::execution_context& context)
+    : requestBody(context), responseBody(context), responseReady_(context) {}
 
 void Exchange::responseStarted() {
   if (state_ != State::kWaiting) return;

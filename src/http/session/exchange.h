@@ -46,6 +46,7 @@ class ResponseObserver {
 class Exchange {
  public:
   explicit Exchange(const boost::asio::any_io_executor& ex);
+  explicit Exchange(boost::asio::execution_context& context);
 
   RequestHead request;
   BodyPipe requestBody;

@@ -33,6 +33,9 @@ class Notifier {
   // notifier: an exchange has five notifiers, and each any_io_executor copy
   // and destruction is a type-erased call).
   explicit Notifier(const boost::asio::any_io_executor& ex);
+  // The same, for an owner that knows the context already (asking an
+  // any_io_executor for it is a type-erased call).
+  explicit Notifier(boost::asio::execution_context& context) : context_(&context) {}
   ~Notifier();
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
