@@ -41,14 +41,14 @@ upstream::PoolOptions poolOptions(const ClusterConfig& c) {
   return o;
 }
 
-upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r) {
+upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc) {
   if (r.upgrade) return upstream::PoolProtocol::kHttp1;
   switch (c.protocol) {
     case UpstreamProtocol::kHttp1: return upstream::PoolProtocol::kHttp1;
     case UpstreamProtocol::kHttp2: return upstream::PoolProtocol::kHttp2;
     case UpstreamProtocol::kSameAsClient: break;
   }
-  if (r.version == http::Version::kHttp2 || r.isGrpc()) return upstream::PoolProtocol::kHttp2;
+  if (r.version == http::Version::kHttp2 || grpc) return upstream::PoolProtocol::kHttp2;
   return upstream::PoolProtocol::kHttp1;
 }
 
@@ -185,6 +185,7 @@ std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHea
 }
 
 boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
+  const bool grpc = exchange->request.isGrpc();
   std::shared_ptr<ClusterEntry> entry = route(exchange->request);
   ProxyError routeError = ProxyError::kNone;
   if (entry && entry->discovered) {
@@ -205,7 +206,7 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
   entry->requests->inc();
   if (routeError != ProxyError::kNone) {  // no answer from the controller in time
     exchange->failBeforeResponse(routeError);
-    record(*entry, *exchange);
+    record(*entry, *exchange, grpc);
     co_return;
   }
 
@@ -226,18 +227,18 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
     });
   }
 
-  co_await forward(*entry, exchange);
+  co_await forward(*entry, exchange, grpc);
   if (deadline) deadline->cancel();
-  record(*entry, *exchange);
+  record(*entry, *exchange, grpc);
 }
 
-boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange) {
-  auto protocol = protocolFor(entry.config, exchange->request);
+boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange, bool grpc) {
+  auto protocol = protocolFor(entry.config, exchange->request, grpc);
   auto& cluster = *entry.cluster;
   auto& request = exchange->request;
   // Which failed responses may be retried: 5xx for idempotent methods, and
   // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
-  const bool statusRetryable = !request.upgrade && (isIdempotent(request.method) || request.isGrpc());
+  const bool statusRetryable = !request.upgrade && (isIdempotent(request.method) || grpc);
   entry.budget.recordRequest(std::chrono::steady_clock::now());
   exchange->requestBody.retainForReplay(kReplayBufferBytes);
   bool retriedNotProcessed = false;
@@ -356,7 +357,7 @@ void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) 
     }
 }
 
-void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
+void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange, bool grpc) {
   int status = exchange.hasResponse() ? exchange.response.status
                                       : (exchange.error() != ProxyError::kNone ? proxyErrorHttpStatus(exchange.error()) : 0);
   size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
@@ -365,7 +366,7 @@ void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange) {
   auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   entry.latency->observeMicros(micros);
   bool success = cls >= 1 && cls <= 4 && !exchange.responseBody.failed();
-  if (success && exchange.request.isGrpc()) {
+  if (success && grpc) {
     // Trailers-only responses carry grpc-status in the head.
     auto g = exchange.response.headers.get("grpc-status");
     if (g.empty()) g = exchange.responseBody.trailers().get("grpc-status");

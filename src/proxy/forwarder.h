@@ -111,8 +111,10 @@ class Forwarder final : public http::ExchangeHandler {
   void wake(Discovered& d);
   void startDiscoveryTick();
   void discoveryTick();
-  boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange);
-  void record(ClusterEntry& entry, const http::Exchange& exchange);
+  // `grpc`: the request's isGrpc(), asked once per request (each asking scans
+  // the headers).
+  boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange, bool grpc);
+  void record(ClusterEntry& entry, const http::Exchange& exchange, bool grpc);
 
   boost::asio::any_io_executor ex_;
   Direction direction_;
