@@ -467,6 +467,60 @@ std::string rawDataOn(int32_t id, std::string_view payload) {
   return f + std::string(payload);
 }
 
+// RST_STREAM on `id` as raw bytes.
+std::string rawRst(int32_t id, uint32_t code) {
+  std::string f{'\0', '\0', '\4', '\3', '\0'};
+  for (int shift = 24; shift >= 0; shift -= 8) f.push_back(static_cast<char>((id >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) f.push_back(static_cast<char>((code >> shift) & 0xff));
+  return f;
+}
+
+// receive() hands runs of frames to nghttp2 in one call, stopping before
+// each DATA frame to check it against the streams as they are then. Fed the
+// same bytes in one piece or one byte at a time, a server must see the same
+// streams, fail the same way and answer the same bytes.
+TEST(Http2Codec, OneReadOrByteByByteTheServerSeesAndAnswersTheSame) {
+  for (bool lateDataIsAnError : {false, true}) {
+    Peer client(Http2Mode::kClient);
+    auto req = makeRequest();
+    int32_t a = client.codec.submitRequest(req, true);
+    int32_t b = client.codec.submitRequest(req, true);
+    client.streams[a].out = "hello";
+    client.streams[b].out = "world";
+    std::string wire;
+    client.codec.drainOutput(wire);  // preface, SETTINGS, two HEADERS and their DATA with END_STREAM
+    // The client resets `a` (its own END_STREAM already sent: the stream closes) ...
+    wire += rawRst(a, h2error::kCancel);
+    // ... and a third request's HEADERS arrive after frames on closed streams.
+    if (lateDataIsAnError) wire += rawDataOn(a, "late");  // after the peer's own RST: connection error
+    int32_t c = client.codec.submitRequest(req, false);
+    std::string third;
+    client.codec.drainOutput(third);
+    wire += third;
+
+    Peer whole(Http2Mode::kServer);
+    Peer bytewise(Http2Mode::kServer);
+    bool wholeOk = whole.codec.receive(wire);
+    bool bytewiseOk = true;
+    for (char ch : wire)
+      if (!bytewise.codec.receive(std::string_view(&ch, 1))) bytewiseOk = false;
+    EXPECT_EQ(wholeOk, !lateDataIsAnError);
+    EXPECT_EQ(bytewiseOk, wholeOk);
+    EXPECT_EQ(whole.codec.failed(), bytewise.codec.failed());
+    for (int32_t id : {a, b, c}) {
+      EXPECT_EQ(whole.streams[id].data, bytewise.streams[id].data) << id;
+      EXPECT_EQ(whole.streams[id].ended, bytewise.streams[id].ended) << id;
+      EXPECT_EQ(whole.streams[id].closed, bytewise.streams[id].closed) << id;
+    }
+    EXPECT_EQ(whole.streams[b].data, "world");
+    EXPECT_EQ(whole.streams.count(c) && !whole.streams[c].kinds.empty(), !lateDataIsAnError);
+    std::string wholeOut, bytewiseOut;
+    whole.codec.drainOutput(wholeOut);
+    bytewise.codec.drainOutput(bytewiseOut);
+    EXPECT_EQ(wholeOut, bytewiseOut);
+  }
+}
+
 TEST(Http2Codec, ClosedStreamRecordKeepsTheLast128StreamsAndForgetsOlderOnes) {
   Peer client(Http2Mode::kClient);
   Peer server(Http2Mode::kServer);
