@@ -43,6 +43,7 @@ std::optional<uint64_t> parseLength(std::string_view v) {
 
 struct Http2ClientConnection::Stream {
   explicit Stream(asio::any_io_executor ex) : wake(ex) {}
+  Http2ClientConnection* conn = nullptr;  // kept alive by send() while the exchange's hooks name this stream
   int32_t id = 0;
   std::shared_ptr<Exchange> exchange;
   bool sent = false;             // our HEADERS left for the socket
@@ -93,6 +94,7 @@ asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exc
   if (!acceptsStreams()) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
   auto conn = self();
   auto s = std::make_shared<Stream>(executor());
+  s->conn = this;
   s->exchange = exchange;
   auto& body = exchange->requestBody;
   bool withBody = exchange->request.hasBody || body.buffered() > 0 || !body.trailers().empty();
@@ -101,16 +103,19 @@ asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exc
   s->id = id;
   streams_.put(id, s);
   ++requestsStarted_;
-  std::weak_ptr<Http2ClientConnection> weak = conn;
-  exchange->onCancel = [weak, id] {
-    if (auto c = weak.lock(); c && !c->closed()) {
-      c->codec_.resetStream(id, h2error::kCancel);
-      c->kick();
+  // The hooks name the stream by raw pointer (inline in the std::function, no
+  // allocation): this coroutine holds both the stream and the connection
+  // until the guard removes them, on every way out, a destroyed frame included.
+  Stream* raw = s.get();
+  exchange->onCancel = [raw] { raw->conn->cancelStream(*raw); };
+  exchange->responseBody.onConsumed = [raw](size_t) { raw->conn->creditResponse(raw->id); };
+  struct UnhookOnExit {
+    Exchange& ex;
+    ~UnhookOnExit() {
+      ex.onCancel = nullptr;
+      ex.responseBody.onConsumed = nullptr;
     }
-  };
-  exchange->responseBody.onConsumed = [weak, id](size_t) {
-    if (auto c = weak.lock()) c->creditResponse(id);
-  };
+  } unhook{*exchange};
   kick();
 
   while (!s->done) {
@@ -128,8 +133,6 @@ asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exc
     }
     co_await s->wake.wait();
   }
-  exchange->onCancel = nullptr;
-  exchange->responseBody.onConsumed = nullptr;
   co_return s->result;
 }
 
@@ -172,6 +175,12 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
     if (goaway_ || shuttingDown_ || retired()) retireIfIdle();
     rearmTimer();
   }
+}
+
+void Http2ClientConnection::cancelStream(Stream& s) {
+  if (closed() || s.done) return;
+  codec_.resetStream(s.id, h2error::kCancel);
+  kick();
 }
 
 void Http2ClientConnection::creditResponse(int32_t id) {

@@ -98,6 +98,7 @@ class Http2ClientConnection final : public Http2Transport {
   std::shared_ptr<Http2ClientConnection> self();
   Stream* find(int32_t id);
   void finishStream(const std::shared_ptr<Stream>& s, uint32_t errorCode);
+  void cancelStream(Stream& s);  // the exchange was cancelled: RST_STREAM(CANCEL) unless it ended
   void creditResponse(int32_t id);
   void retireIfIdle();
 
