@@ -5,6 +5,7 @@
 #include <forward_list>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <nghttp2/nghttp2.h>
 
 namespace weft::http {
@@ -44,7 +45,7 @@ bool listsTrailers(std::string_view te) {
 // values during submit, so the storage only has to live for that call.
 class NvBuilder {
  public:
-  explicit NvBuilder(size_t expected) { nv_.reserve(expected + 5); }
+  explicit NvBuilder(size_t expected) { nv_.reserve(expected + 5); }  // beyond the inline room only
   void addPseudo(std::string_view name, std::string_view value) { push(name, value); }
   // Regular field: lowercased, connection-specific fields dropped, te kept
   // only as "trailers", stray pseudo-headers dropped (they would make the
@@ -82,7 +83,8 @@ class NvBuilder {
     nv.flags = NGHTTP2_NV_FLAG_NONE;
     nv_.push_back(nv);
   }
-  std::vector<nghttp2_nv> nv_;
+  // A typical header block fits inline: no allocation per submitted block.
+  boost::container::small_vector<nghttp2_nv, kExpectedFields + 8> nv_;
   // nv_ points into these: list nodes never move. Only names that needed
   // lowering are stored (HTTP/2 peers already send lowercase), and an empty
   // list allocates nothing, where a std::deque allocated two blocks per
