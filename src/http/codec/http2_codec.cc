@@ -60,7 +60,8 @@ class NvBuilder {
       n = lower;
     }
     FieldKind kind = fieldKind(n);
-    if (isConnectionSpecific(kind)) return;
+    if (isConnectionSpecific(kind) || (kind == FieldKind::kHost && dropHost)) return;
+    if (kind == FieldKind::kContentLength) sawContentLength = true;
     if (kind == FieldKind::kTe) {
       if (listsTrailers(value)) push(n, "trailers");
       return;
@@ -71,6 +72,9 @@ class NvBuilder {
     for (const auto& f : headers) addField(f.name, f.value);
   }
   const nghttp2_nv* data() const { return nv_.data(); }
+  // Requests: Host is not sent, :authority carries it (RFC 9113 §8.3.1).
+  bool dropHost = false;
+  bool sawContentLength = false;  // addField() took a content-length
   size_t size() const { return nv_.size(); }
 
  private:
@@ -536,11 +540,8 @@ int32_t Http2Codec::submitRequest(const RequestHead& request, bool withBody) {
   } else {
     nv.addPseudo(":authority", authority);
   }
-  for (const auto& f : request.headers) {
-    // :authority carries the host (RFC 9113 §8.3.1).
-    if (iequals(f.name, "host")) continue;
-    nv.addField(f.name, f.value);
-  }
+  nv.dropHost = true;
+  nv.addAll(request.headers);
   nghttp2_data_provider provider{};
   provider.read_callback = &Callbacks::readData;
   return nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(), withBody ? &provider : nullptr, nullptr);
@@ -553,7 +554,7 @@ bool Http2Codec::submitResponse(int32_t streamId, const ResponseHead& response, 
   nv.addPseudo(":status", std::string_view(status, static_cast<size_t>(end - status)));
   nv.addAll(response.headers);
   std::string length;
-  if (response.contentLength && !response.headers.has("content-length")) {
+  if (response.contentLength && !nv.sawContentLength) {
     length = std::to_string(*response.contentLength);
     nv.addField("content-length", length);
   }

@@ -42,7 +42,8 @@ bool Exchange::isRetryableResponse(const ResponseHead& head) const {
   // Only with the whole request in hand: a retry must replay all of it.
   if (!requestBody.ended() || requestBody.failed() || !requestBody.canRewind()) return false;
   if (head.status == 502 || head.status == 503 || head.status == 504) return true;
-  return request.isGrpc() && !head.hasBody && head.headers.get("grpc-status") == "14";
+  // Trailers-only first: it is the cheap test, and the usual gRPC answer has a body.
+  return !head.hasBody && request.isGrpc() && head.headers.get("grpc-status") == "14";
 }
 
 void Exchange::cancel(ProxyError why) {
