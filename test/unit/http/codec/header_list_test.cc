@@ -50,6 +50,31 @@ TEST(HeaderList, TeOtherThanTrailersIsDropped) {
 namespace weft::http {
 namespace {
 
+// iequals folds eight bytes at a time: every pair of byte values, at every
+// position of names 1 to 19 bytes long (both halves of a word and the tail),
+// must compare as the byte-by-byte ASCII rule says.
+TEST(Iequals, EveryBytePairAtEveryPositionAgreesWithTheBytewiseRule) {
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; };
+  for (size_t len = 1; len <= 19; ++len) {
+    std::string a(len, 'k'), b(len, 'K');  // equal apart from case around the probed byte
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (int x = 0; x < 256; ++x) {
+        for (int y = 0; y < 256; ++y) {
+          a[pos] = static_cast<char>(x);
+          b[pos] = static_cast<char>(y);
+          bool expected = lower(static_cast<unsigned char>(x)) == lower(static_cast<unsigned char>(y));
+          ASSERT_EQ(iequals(a, b), expected) << "len " << len << " pos " << pos << " bytes " << x << "," << y;
+        }
+      }
+      a[pos] = 'k';
+      b[pos] = 'K';
+    }
+  }
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_FALSE(iequals("Content-Length", "content-lengti"));
+  EXPECT_FALSE(iequals("ab", "abc"));
+}
+
 TEST(FieldKind, RecognisesEachSpecialNameInAnyCaseAndNothingElse) {
   const std::pair<std::string_view, FieldKind> special[] = {
       {"te", FieldKind::kTe},
