@@ -95,7 +95,7 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
-void HeaderList::removeHopByHop() {
+void HeaderList::removeHopByHop(std::initializer_list<FieldKind> alsoDrop) {
   // Collect the names listed in Connection first: they are hop-by-hop too.
   std::vector<std::string> named;
   for (const auto& f : fields_) {
@@ -112,6 +112,7 @@ void HeaderList::removeHopByHop() {
   std::erase_if(fields_, [&](const HeaderField& f) {
     FieldKind kind = fieldKind(f.name);
     if (isConnectionSpecific(kind)) return true;
+    if (kind != FieldKind::kOther && std::find(alsoDrop.begin(), alsoDrop.end(), kind) != alsoDrop.end()) return true;
     if (kind == FieldKind::kTe) return !iequals(trim(f.value), "trailers");
     for (const auto& n : named)
       if (iequals(f.name, n)) return true;

@@ -3,6 +3,7 @@
 // received (DESIGN.md §6 "Headers"). Names keep the case they arrived with;
 // comparisons are case-insensitive. The HTTP/2 side lowercases on output.
 // Not thread-safe; owned by one request on one worker.
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,8 +58,10 @@ class HeaderList {
   void set(std::string_view name, std::string_view value);
   // Removes the hop-by-hop fields of RFC 9110 §7.6.1: Connection and the
   // fields it names, Keep-Alive, Proxy-Connection, TE (except "trailers"),
-  // Transfer-Encoding, Upgrade.
-  void removeHopByHop();
+  // Transfer-Encoding, Upgrade. Fields of the kinds in `alsoDrop` go in the
+  // same pass (a parser drops Host and Content-Length it has taken into the
+  // typed head: one scan, not one per name).
+  void removeHopByHop(std::initializer_list<FieldKind> alsoDrop = {});
 
   size_t size() const { return fields_.size(); }
   bool empty() const { return fields_.empty(); }

@@ -471,9 +471,7 @@ struct Http1RequestParser::Impl {
     }
     if (hasToken(s.rawHeaders.get("connection"), "close")) head.keepAlive = false;
     takeHeaders(s, head.headers);
-    head.headers.removeHopByHop();
-    head.headers.remove("host");
-    head.headers.remove("content-length");
+    head.headers.removeHopByHop({FieldKind::kHost, FieldKind::kContentLength});
     if (head.headers.has("expect")) {
       HeaderList kept;
       for (const auto& f : head.headers)
@@ -523,8 +521,7 @@ struct Http1ResponseParser::Impl {
     head.keepAlive = p.keep_alive() && !hasToken(s.rawHeaders.get("connection"), "close");
     upgradeProtocol = s.status == 101 ? std::string(trimOws(s.rawHeaders.get("upgrade"))) : std::string();
     takeHeaders(s, head.headers);
-    head.headers.removeHopByHop();
-    head.headers.remove("content-length");
+    head.headers.removeHopByHop({FieldKind::kContentLength});
     return Http1Error::kNone;
   }
 };

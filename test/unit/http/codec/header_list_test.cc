@@ -37,6 +37,25 @@ TEST(HeaderList, RemovesHopByHopIncludingConnectionNamedFields) {
   EXPECT_EQ(h[1].name, "X-Kept");
 }
 
+TEST(HeaderList, RemovesTheKindsAskedForInTheSamePass) {
+  HeaderList h;
+  h.add("HOST", "a.test");
+  h.add("Content-Length", "3");
+  h.add("Connection", "close");
+  h.add("Hosts", "not-host");  // a longer name is another field
+  h.add("x-kept", "yes");
+  h.removeHopByHop({FieldKind::kHost, FieldKind::kContentLength});
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_EQ(h[0].name, "Hosts");
+  EXPECT_EQ(h[1].name, "x-kept");
+  HeaderList only;
+  only.add("Host", "a.test");
+  only.add("content-length", "3");
+  only.removeHopByHop({FieldKind::kContentLength});
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].name, "Host");
+}
+
 TEST(HeaderList, TeOtherThanTrailersIsDropped) {
   HeaderList h;
   h.add("te", "gzip");
