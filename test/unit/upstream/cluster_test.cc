@@ -5,33 +5,21 @@
 // 127.0.0.1 (port 0); no request bytes are sent.
 #include "upstream/cluster.h"
 
-#include <chrono>
-#include <functional>
 #include <set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <gtest/gtest.h>
 
+#include "cluster_test_support.h"
+
 namespace weft::upstream {
 namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
-using namespace std::chrono;
-
-model::Endpoint endpointOf(const tcp::acceptor& a) {
-  return model::Endpoint{"127.0.0.1:" + std::to_string(a.local_endpoint().port()), 1};
-}
-
-bool runUntil(asio::io_context& ctx, const std::function<bool()>& done) {
-  auto deadline = steady_clock::now() + seconds(5);  // generous: a loaded machine
-  while (!done() && steady_clock::now() < deadline) {
-    ctx.run_for(milliseconds(10));
-    ctx.restart();
-  }
-  return done();
-}
+using clustertest::endpointOf;
+using clustertest::runUntil;
 
 TEST(Cluster, PickIfReadyIsEmptyUntilAnEndpointIsReadyThenGivesItsPools) {
   asio::io_context ctx;

@@ -11,6 +11,8 @@
 
 #include "upstream/cluster.h"
 
+#include "cluster_test_support.h"
+
 namespace weft::upstream {
 namespace {
 
@@ -18,9 +20,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using namespace std::chrono;
 
-model::Endpoint endpointOf(const tcp::acceptor& a) {
-  return model::Endpoint{"127.0.0.1:" + std::to_string(a.local_endpoint().port()), 1};
-}
+using clustertest::endpointOf;
+using clustertest::runUntil;
 
 // ewma_ms of `address` in the cluster's /debug/endpoints view.
 double ewmaMs(const Cluster& c, const std::string& address) {
@@ -29,15 +30,6 @@ double ewmaMs(const Cluster& c, const std::string& address) {
     if (e.at("address").as_string() == address) return e.at("ewma_ms").to_number<double>();
   ADD_FAILURE() << address << " not in " << c.debugJson();
   return -1;
-}
-
-bool runUntil(asio::io_context& ctx, const std::function<bool()>& done) {
-  auto deadline = steady_clock::now() + seconds(5);  // generous: a loaded machine
-  while (!done() && steady_clock::now() < deadline) {
-    ctx.run_for(milliseconds(10));
-    ctx.restart();
-  }
-  return done();
 }
 
 TEST(ClusterWarmup, AddedEndpointStartsFromItsMeasuredPeersNotTheDefault) {
