@@ -18,8 +18,17 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
   --protocol grpc  unary gRPC calls over h2c (a framed empty message; nginx
                     answers with a framed empty message and grpc-status 0)
 
+  --target nghttpx  the same measurement of nghttpx (one worker, backend
+                    proto=h2 for h2c and gRPC), started as bench/e2e/run.py
+                    starts it: instructions per request of a peer under the
+                    same harness
+  --cache-sim       with callgrind's cache simulation: first-level data and
+                    instruction misses and last-level misses per request
+                    (valgrind's model of a cache, not this host's; it compares
+                    proxies, it does not predict their speed)
+
 Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c|grpc]
-       [-n 3000] [-c 4] [-m 1]
+       [--target weft|nghttpx] [--cache-sim] [-n 3000] [-c 4] [-m 1]
 """
 import argparse
 import collections
@@ -127,9 +136,32 @@ def parse_callgrind(path):
     return total, calls, self_ir
 
 
+def children(pid):
+    """Every descendant of `pid` (nghttpx's worker process)."""
+    out = []
+    for c in open(f"/proc/{pid}/task/{pid}/children").read().split():
+        out += [int(c)] + children(int(c))
+    return out
+
+
+def cache_events(path):
+    """Event name -> total, from a callgrind dump's `events:` and `summary:` lines."""
+    names, totals = [], []
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith(("summary:", "totals:")):
+                totals = [int(v) for v in line.split()[1:]]
+                break
+    return dict(zip(names, totals))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weft", required=True)
+    ap.add_argument("--weft", help="the weft binary (for --target weft)")
+    ap.add_argument("--target", choices=["weft", "nghttpx"], default="weft")
+    ap.add_argument("--cache-sim", action="store_true", help="callgrind's cache simulation: misses per request")
     ap.add_argument("--mode", choices=["callgrind", "strace"], default="callgrind")
     ap.add_argument("--protocol", choices=["h1", "h2c", "grpc"], default="h1",
                     help="client and upstream protocol (grpc: unary calls over h2c)")
@@ -140,6 +172,8 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
+    if args.target == "weft" and not args.weft:
+        ap.error("--weft is required for --target weft")
     work = tempfile.mkdtemp(prefix="weft-h1prof-")
     h2c = args.protocol in ("h2c", "grpc")
     grpc_body = None
@@ -170,21 +204,36 @@ clusters:
     try:
         procs.append(subprocess.Popen(["nginx", "-p", work, "-c", f"{work}/backend.conf"], stderr=subprocess.DEVNULL))
         wait_port(backend, 10)
-        out = f"{work}/callgrind.out"
-        argv = [os.path.abspath(args.weft), "proxy", "--config", f"{work}/weft.yaml"]
+        out = f"{work}/callgrind.out.%p"  # one file per process (nghttpx forks its worker)
+        if args.target == "weft":
+            argv = [os.path.abspath(args.weft), "proxy", "--config", f"{work}/weft.yaml"]
+        else:  # as bench/e2e/run.py starts it
+            argv = ["nghttpx", "--conf=/dev/null", "--workers=1", "--log-level=WARN",
+                    f"--frontend=127.0.0.1,{port};no-tls",
+                    f"--backend=127.0.0.1,{backend};;" + ("proto=h2" if h2c else ""),
+                    "--backend-keep-alive-timeout=300s", "--frontend-keep-alive-timeout=300s",
+                    "--frontend-http2-max-concurrent-streams=1000"]
         if args.mode == "callgrind":
-            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"] + argv
-        weft = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/weft.err", "w"))
-        procs.append(weft)
+            argv = (["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
+                     "--trace-children=yes"] +
+                    (["--cache-sim=yes"] if args.cache_sim else []) + argv)
+        proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/{args.target}.err", "w"))
+        procs.append(proxy)
         wait_port(port, 120)
         h2load(port, 200, args.c, h2c, args.m, grpc_body)  # warm-up: connections, pools, lazily built state
         if args.mode == "callgrind":
-            subprocess.run(["callgrind_control", "-z", str(weft.pid)], check=True, capture_output=True)
+            # Every process of the proxy's tree (no PID: callgrind_control acts on all of them).
+            subprocess.run(["callgrind_control", "-z"], check=True, capture_output=True)
             h2load(port, args.n, args.c, h2c, args.m, grpc_body)
-            subprocess.run(["callgrind_control", "-d", str(weft.pid)], check=True, capture_output=True)
-            dump = max((os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out")),
-                       key=os.path.getmtime)
-            total, calls, self_ir = parse_callgrind(dump)
+            subprocess.run(["callgrind_control", "-d"], check=True, capture_output=True)
+            dumps = sorted(os.path.join(work, p) for p in os.listdir(work) if p.startswith("callgrind.out"))
+            total, calls, self_ir = 0, collections.Counter(), collections.Counter()
+            for d in dumps:
+                t, c, s_ir = parse_callgrind(d)
+                total += t
+                calls.update(c)
+                self_ir.update(s_ir)
+            dump = max(dumps, key=os.path.getsize)
             mallocs = sum(v for k, v in calls.items() if k in ALLOC_ENTRIES)
             frees = sum(v for k, v in calls.items() if k in FREE_ENTRIES)
             throws = calls.get("__cxa_throw", 0)
@@ -192,12 +241,20 @@ clusters:
             print(f"instructions per request: {total / args.n:,.0f}")
             print(f"malloc calls per request: {mallocs / args.n:.2f} (free {frees / args.n:.2f})")
             print(f"C++ throws per request: {throws / args.n:.2f}")
+            if args.cache_sim:
+                ev = collections.Counter()
+                for d in dumps:
+                    ev.update(cache_events(d))
+                per = lambda *keys: sum(ev.get(k, 0) for k in keys) / args.n  # noqa: E731
+                print(f"cache misses per request (callgrind's model): L1 data {per('D1mr', 'D1mw'):,.0f}, "
+                      f"L1 instruction {per('I1mr'):,.0f}, last level {per('ILmr', 'DLmr', 'DLmw'):,.0f} "
+                      f"(data reads+writes {per('Dr', 'Dw'):,.0f})")
             print(f"top {args.top} functions by self instructions (share of total):")
             for name, ir in self_ir.most_common(args.top):
                 print(f"  {100.0 * ir / total:5.1f}%  {ir / args.n:8,.0f}/req  {name[:110]}")
             print(f"dump: {dump}  (callgrind_annotate --inclusive=yes {dump})")
         else:
-            tids = os.listdir(f"/proc/{weft.pid}/task")
+            tids = [t for pid in [proxy.pid] + children(proxy.pid) for t in os.listdir(f"/proc/{pid}/task")]
             st = subprocess.Popen(["strace", "-c", "-f", "-o", f"{work}/strace.txt"] +
                                   sum((["-p", t] for t in tids), []), stderr=subprocess.DEVNULL)
             time.sleep(1.0)
