@@ -43,23 +43,22 @@ boost::asio::awaitable<bool> BodyPipe::waitWritable() {
   co_return !abandoned_ && !ended_;
 }
 
+void BodyPipe::runFirstRead() {
+  if (!onFirstRead) return;
+  auto hook = std::move(onFirstRead);
+  onFirstRead = nullptr;
+  hook();
+}
+
 boost::asio::awaitable<void> BodyPipe::waitReadable() {
-  if (onFirstRead) {
-    auto hook = std::move(onFirstRead);
-    onFirstRead = nullptr;
-    hook();
-  }
+  runFirstRead();
   while (!readable()) co_await readable_.wait();
 }
 
 void BodyPipe::listenReadable(ReadableListener* listener) {
   readableListener_ = listener;
   if (!listener) return;
-  if (onFirstRead) {
-    auto hook = std::move(onFirstRead);
-    onFirstRead = nullptr;
-    hook();
-  }
+  runFirstRead();
   if (readable()) signalReadable();
 }
 

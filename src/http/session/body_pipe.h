@@ -102,6 +102,7 @@ class BodyPipe {
   void compact();
   bool readable() const { return buffered() > 0 || ended_ || abandoned_; }
   void signalReadable();
+  void runFirstRead();  // onFirstRead, once
 
   std::string buf_;        // what data() shows, from head_; retained bytes before it
   std::string incoming_;   // pushed while buf_ had unconsumed bytes (the consumer may hold a view of them)

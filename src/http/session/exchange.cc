@@ -56,11 +56,8 @@ void Exchange::cancel(ProxyError why) {
   }
   requestBody.fail(why);
   responseBody.fail(why);
-  if (wasWaiting) {
-    signalResponse();
-  } else {
-    responseReady_.notify();
-  }
+  // After a response head nobody waits any more: that head woke them.
+  if (wasWaiting) signalResponse();
   if (onCancel) {
     auto hook = std::move(onCancel);
     onCancel = nullptr;

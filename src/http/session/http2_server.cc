@@ -272,9 +272,8 @@ class Http2ServerConnection final : public Http2Transport {
     kick();
   }
 
-  // The exchange has its response head, or failed before one.
+  // The exchange has its response head, or failed before one (it says so once).
   void respond(Stream& s) {
-    s.exchange->setResponseObserver(nullptr);  // once
     if (s.closed || closed()) return;
     auto& ex = *s.exchange;
     if (!ex.hasResponse()) {
