@@ -144,8 +144,8 @@ asio::awaitable<HttpResult> Http2Client::request(http::RequestHead head, std::st
     co_return r;
   }
   auto status = std::get<0>(sent);
-  if (status.outcome != http::Http2SendOutcome::kOk) {
-    r.error = status.outcome == http::Http2SendOutcome::kNotProcessed
+  if (status.outcome != http::SendOutcome::kOk) {
+    r.error = status.outcome == http::SendOutcome::kNotProcessed
                   ? std::string("stream refused / GOAWAY (not processed)")
                   : fmt::format("stream failed before the response: {}", proxyErrorCode(status.error));
     conn_.reset();

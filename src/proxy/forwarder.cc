@@ -210,10 +210,61 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
     co_return;
   }
 
+  auto deadline = armDeadline(*entry, exchange);
+
+  // The attempts run in this coroutine's own frame: a nested coroutine for
+  // them cost a frame, executor copies and a resume per request.
+  Attempts a;
+  a.protocol = protocolFor(entry->config, exchange->request, grpc);
+  // Which failed responses may be retried: 5xx for idempotent methods, and
+  // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
+  a.statusRetryable = !exchange->request.upgrade && (isIdempotent(exchange->request.method) || grpc);
+  entry->budget.recordRequest(std::chrono::steady_clock::now());
+  exchange->requestBody.retainForReplay(kReplayBufferBytes);
+  auto& cluster = *entry->cluster;
+  while (!exchange->cancelled()) {
+    if (!a.pick.pool) {
+      a.pick = cluster.pickIfReady(a.protocol, a.avoid);
+      if (!a.pick.pool) a.pick = co_await cluster.pick(a.protocol, a.avoid);
+      if (a.pick.error != ProxyError::kNone) {
+        exchange->failBeforeResponse(a.pick.error);
+        break;
+      }
+      if (exchange->cancelled()) break;
+    }
+    startAttempt(*entry, *exchange, a);
+    auto pool = a.pick.pool;  // held across the send, whatever a reload does meanwhile
+    auto result = co_await pool->send(exchange, a.fresh);
+    const char* reason = endAttempt(*entry, *exchange, a, result);
+    if (result.outcome == SendOutcome::kOk) break;
+    if (result.outcome == SendOutcome::kRetryableResponse) {
+      boost::asio::steady_timer backoff(ex_, retryBackoff(static_cast<int>(a.statusRetries), rng_));
+      co_await backoff.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    }
+    if (!reason || !exchange->requestBody.rewind()) {
+      ProxyError error = result.outcome == SendOutcome::kFailed ? result.error : ProxyError::kUpstreamReset;
+      exchange->failBeforeResponse(error == ProxyError::kNone ? ProxyError::kUpstreamReset : error);
+      break;
+    }
+    exchange->retries++;
+    threadCounter("weft_retries_total", "Requests sent again, by reason",
+                  labels({labelPair("direction", directionName()), labelPair("cluster", entry->config.name),
+                          labelPair("reason", reason)}))
+        .inc();
+  }
+  exchange->mayRetryResponse = false;
+  exchange->requestBody.stopRetaining();
+
+  if (deadline) deadline->cancel();
+  record(*entry, *exchange, grpc);
+}
+
+std::optional<boost::asio::steady_timer> Forwarder::armDeadline(const ClusterEntry& entry,
+                                                               const std::shared_ptr<http::Exchange>& exchange) {
   // Deadline: the cluster's request timeout or grpc-timeout, whichever is
   // sooner. On expiry the exchange is cancelled: before a response head the
   // client gets 504 / DEADLINE_EXCEEDED; after it the stream ends with that error.
-  std::chrono::microseconds timeout = entry->config.requestTimeout;
+  std::chrono::microseconds timeout = entry.config.requestTimeout;
   if (auto g = http::parseGrpcTimeout(exchange->request.headers.get("grpc-timeout")))
     if (timeout.count() == 0 || *g < timeout) timeout = *g;
   // Constructed only when armed: an Asio timer looks its service up under the
@@ -226,109 +277,68 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
       if (auto ex = weak.lock()) ex->cancel(ProxyError::kTimeout);
     });
   }
-
-  co_await forward(*entry, exchange, grpc);
-  if (deadline) deadline->cancel();
-  record(*entry, *exchange, grpc);
+  return deadline;
 }
 
-boost::asio::awaitable<void> Forwarder::forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange, bool grpc) {
-  auto protocol = protocolFor(entry.config, exchange->request, grpc);
+void Forwarder::startAttempt(ClusterEntry& entry, http::Exchange& exchange, Attempts& a) {
+  // Reserve a retry before an attempt that may need one (so concurrent
+  // requests cannot overdraw); the pool checks at response time that the
+  // whole request body is in hand to replay.
+  a.reserved = upstream::RetryBudget::Withdrawal::kNone;
+  a.budgetDenied = false;
+  if (a.statusRetryable && a.statusRetries < entry.config.maxRetries) {
+    a.reserved = entry.budget.withdraw(std::chrono::steady_clock::now());
+    a.budgetDenied = a.reserved == upstream::RetryBudget::Withdrawal::kNone;
+  }
+  exchange.mayRetryResponse = a.reserved != upstream::RetryBudget::Withdrawal::kNone;
+  exchange.endpoint = a.pick.state->address();
+  a.sentAt = std::chrono::steady_clock::now();
+  entry.cluster->requestStarted(*a.pick.state, a.sentAt);
+}
+
+const char* Forwarder::endAttempt(ClusterEntry& entry, const http::Exchange& exchange, Attempts& a,
+                                  const upstream::SendResult& result) {
   auto& cluster = *entry.cluster;
-  auto& request = exchange->request;
-  // Which failed responses may be retried: 5xx for idempotent methods, and
-  // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
-  const bool statusRetryable = !request.upgrade && (isIdempotent(request.method) || grpc);
-  entry.budget.recordRequest(std::chrono::steady_clock::now());
-  exchange->requestBody.retainForReplay(kReplayBufferBytes);
-  bool retriedNotProcessed = false;
-  int connectAttempts = 0;
-  uint32_t statusRetries = 0;
-  bool fresh = false;
-  bool budgetDenied = false;
-  upstream::ClusterPick pick;
-  const upstream::EndpointState* avoid = nullptr;
-
-  while (!exchange->cancelled()) {
-    if (!pick.pool) {
-      pick = cluster.pickIfReady(protocol, avoid);
-      if (!pick.pool) pick = co_await cluster.pick(protocol, avoid);
-      if (pick.error != ProxyError::kNone) {
-        exchange->failBeforeResponse(pick.error);
-        break;
-      }
-      if (exchange->cancelled()) break;
-    }
-    // Reserve a retry before an attempt that may need one (so concurrent
-    // requests cannot overdraw); the pool checks at response time that the
-    // whole request body is in hand to replay.
-    auto reserved = upstream::RetryBudget::Withdrawal::kNone;
-    budgetDenied = false;
-    if (statusRetryable && statusRetries < entry.config.maxRetries) {
-      reserved = entry.budget.withdraw(std::chrono::steady_clock::now());
-      budgetDenied = reserved == upstream::RetryBudget::Withdrawal::kNone;
-    }
-    exchange->mayRetryResponse = reserved != upstream::RetryBudget::Withdrawal::kNone;
-    exchange->endpoint = pick.state->address();
-    auto sentAt = std::chrono::steady_clock::now();
-    cluster.requestStarted(*pick.state, sentAt);
-    auto pool = pick.pool;  // held across the send, whatever a reload does meanwhile
-    auto result = co_await pool->send(exchange, fresh);
-    // Latency sample for peak-EWMA: time to the response head, the part the
-    // endpoint controls (a long stream's body is the client's business).
-    auto rtt = exchange->hasResponse() ? exchange->responseHeadAt - sentAt : std::chrono::nanoseconds(0);
-    bool failed = result.outcome == SendOutcome::kFailed || result.outcome == SendOutcome::kRetryableResponse ||
-                  (exchange->hasResponse() && exchange->response.status >= 500) || exchange->responseBody.failed();
-    std::string_view why = result.outcome == SendOutcome::kFailed ? proxyErrorCode(result.error)
-                           : exchange->responseBody.failed()      ? proxyErrorCode(exchange->responseBody.error())
-                                                                  : std::string_view("http-5xx");
-    cluster.requestEnded(*pick.state, failed, why, rtt);
-    if (result.outcome != SendOutcome::kRetryableResponse)
-      entry.budget.refund(reserved, std::chrono::steady_clock::now());
-    if (result.outcome == SendOutcome::kOk) {
-      if (budgetDenied && exchange->hasResponse() && exchange->isRetryableResponse(exchange->response))
+  // Latency sample for peak-EWMA: time to the response head, the part the
+  // endpoint controls (a long stream's body is the client's business).
+  auto rtt = exchange.hasResponse() ? exchange.responseHeadAt - a.sentAt : std::chrono::nanoseconds(0);
+  bool failed = result.outcome == SendOutcome::kFailed || result.outcome == SendOutcome::kRetryableResponse ||
+                (exchange.hasResponse() && exchange.response.status >= 500) || exchange.responseBody.failed();
+  std::string_view why = result.outcome == SendOutcome::kFailed ? proxyErrorCode(result.error)
+                         : exchange.responseBody.failed()      ? proxyErrorCode(exchange.responseBody.error())
+                                                               : std::string_view("http-5xx");
+  cluster.requestEnded(*a.pick.state, failed, why, rtt);
+  if (result.outcome != SendOutcome::kRetryableResponse) entry.budget.refund(a.reserved, std::chrono::steady_clock::now());
+  switch (result.outcome) {
+    case SendOutcome::kOk:
+      if (a.budgetDenied && exchange.hasResponse() && exchange.isRetryableResponse(exchange.response))
         entry.budgetExhausted->inc();
-      break;
-    }
-
-    const char* reason = nullptr;
-    if (result.outcome == SendOutcome::kNotProcessed && !retriedNotProcessed) {
+      return nullptr;
+    case SendOutcome::kNotProcessed:
+      if (a.retriedNotProcessed) return nullptr;
       // The upstream never saw it (DESIGN.md §6): once, on a fresh connection
       // to the same endpoint, outside any retry budget.
-      retriedNotProcessed = true;
-      fresh = true;
-      reason = "not-processed";
-    } else if (result.outcome == SendOutcome::kFailed && isConnectError(result.error) &&
-               ++connectAttempts < kMaxConnectAttempts && cluster.size() > 1) {
+      a.retriedNotProcessed = true;
+      a.fresh = true;
+      return "not-processed";
+    case SendOutcome::kFailed:
+      if (!isConnectError(result.error) || ++a.connectAttempts >= kMaxConnectAttempts || cluster.size() <= 1)
+        return nullptr;
       // Never reached a server: another endpoint cannot add load anywhere.
-      avoid = pick.state.get();
-      pick = {};
-      fresh = false;
-      reason = "connect-failed";
-    } else if (result.outcome == SendOutcome::kRetryableResponse) {
+      a.avoid = a.pick.state.get();
+      a.pick = {};
+      a.fresh = false;
+      return "connect-failed";
+    case SendOutcome::kRetryableResponse:
       // The attempt was allowed to be retried and its response was
       // discarded: from here on, a retry is owed to the client.
-      ++statusRetries;  // paid for by the reservation above
-      avoid = cluster.size() > 1 ? pick.state.get() : nullptr;
-      pick = {};
-      fresh = false;
-      reason = "status";
-      boost::asio::steady_timer backoff(ex_, retryBackoff(static_cast<int>(statusRetries), rng_));
-      co_await backoff.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    }
-    if (!reason || !exchange->requestBody.rewind()) {
-      ProxyError error = result.outcome == SendOutcome::kFailed ? result.error : ProxyError::kUpstreamReset;
-      exchange->failBeforeResponse(error == ProxyError::kNone ? ProxyError::kUpstreamReset : error);
-      break;
-    }
-    exchange->retries++;
-    threadCounter("weft_retries_total", "Requests sent again, by reason",
-                  labels({labelPair("direction", directionName()), labelPair("cluster", entry.config.name),
-                          labelPair("reason", reason)}))
-        .inc();
+      ++a.statusRetries;  // paid for by the reservation made for it
+      a.avoid = cluster.size() > 1 ? a.pick.state.get() : nullptr;
+      a.pick = {};
+      a.fresh = false;
+      return "status";
   }
-  exchange->mayRetryResponse = false;
-  exchange->requestBody.stopRetaining();
+  return nullptr;
 }
 
 void Forwarder::debugJson(std::string_view only, std::vector<std::string>& out) const {

@@ -14,6 +14,7 @@
 // longer than its failfast timeout. forwarder_discovery.cc holds that part.
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,9 +112,35 @@ class Forwarder final : public http::ExchangeHandler {
   void wake(Discovered& d);
   void startDiscoveryTick();
   void discoveryTick();
+  // One request's attempts (handle() runs them): where the next goes, and
+  // what the retry rules have spent so far.
+  struct Attempts {
+    upstream::PoolProtocol protocol = upstream::PoolProtocol::kHttp1;
+    bool statusRetryable = false;  // a retryable response may be retried (method, gRPC)
+    upstream::ClusterPick pick;    // empty: pick again before the next attempt
+    const upstream::EndpointState* avoid = nullptr;
+    bool fresh = false;  // the next attempt needs a new connection
+    bool retriedNotProcessed = false;
+    int connectAttempts = 0;
+    uint32_t statusRetries = 0;
+    // The attempt in flight:
+    upstream::RetryBudget::Withdrawal reserved = upstream::RetryBudget::Withdrawal::kNone;
+    bool budgetDenied = false;  // it could have been retried but the budget said no
+    std::chrono::steady_clock::time_point sentAt;
+  };
+  // The request's deadline: the cluster's request timeout or grpc-timeout,
+  // whichever is sooner; none if neither is set.
+  std::optional<boost::asio::steady_timer> armDeadline(const ClusterEntry& entry,
+                                                       const std::shared_ptr<http::Exchange>& exchange);
+  // Before a send to a.pick: reserves a retry, tells the balancer.
+  void startAttempt(ClusterEntry& entry, http::Exchange& exchange, Attempts& a);
+  // After it: tells the balancer and the budget, and decides whether another
+  // attempt follows. Returns the retry's reason, or nullptr for none (the
+  // exchange is over: answered, or to be failed with the result's error).
+  const char* endAttempt(ClusterEntry& entry, const http::Exchange& exchange, Attempts& a,
+                         const upstream::SendResult& result);
   // `grpc`: the request's isGrpc(), asked once per request (each asking scans
   // the headers).
-  boost::asio::awaitable<void> forward(ClusterEntry& entry, std::shared_ptr<http::Exchange> exchange, bool grpc);
   void record(ClusterEntry& entry, const http::Exchange& exchange, bool grpc);
 
   boost::asio::any_io_executor ex_;

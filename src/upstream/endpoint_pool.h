@@ -34,6 +34,7 @@
 
 #include "core/proxy_error.h"
 #include "http/session/exchange.h"
+#include "http/session/send_result.h"
 
 namespace weft::upstream {
 
@@ -52,13 +53,8 @@ struct PoolOptions {
   std::function<void(int connectErrno)> onConnect;
 };
 
-enum class SendOutcome { kOk, kNotProcessed, kFailed, kRetryableResponse };
-
-struct SendResult {
-  SendOutcome outcome = SendOutcome::kOk;
-  ProxyError error = ProxyError::kNone;
-  int connectErrno = 0;  // set when error is connect-failed/connect-timeout
-};
+using http::SendOutcome;
+using http::SendResult;
 
 class EndpointPool {
  public:

@@ -19,11 +19,6 @@ namespace weft::upstream {
 
 namespace asio = boost::asio;
 
-namespace {
-
-
-}  // namespace
-
 struct Http2Pool::State : std::enable_shared_from_this<State> {
   State(asio::any_io_executor e, asio::ip::tcp::endpoint p, PoolOptions o)
       : ex(std::move(e)),
@@ -123,23 +118,21 @@ Http2Pool::Http2Pool(asio::any_io_executor ex, asio::ip::tcp::endpoint ep, PoolO
 
 Http2Pool::~Http2Pool() { drain(); }
 
+// Not a coroutine: when a connection has room (nearly always), the caller
+// awaits that connection's send() itself, and the pool adds no frame.
 asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exchange, bool fresh) {
-  auto state = state_;
+  if (!fresh && !state_->draining)
+    if (auto conn = state_->usable()) return conn->send(std::move(exchange));
+  return connectAndSend(state_, std::move(exchange), fresh);
+}
+
+asio::awaitable<SendResult> Http2Pool::connectAndSend(std::shared_ptr<State> state,
+                                                      std::shared_ptr<http::Exchange> exchange, bool fresh) {
   if (state->draining) co_return SendResult{SendOutcome::kFailed, ProxyError::kShuttingDown, 0};
   SendResult failure;
-  // Usually a connection has room: no coroutine frame for acquire().
-  auto conn = fresh ? nullptr : state->usable();
-  if (!conn) conn = co_await state->acquire(fresh, failure);
+  auto conn = co_await state->acquire(fresh, failure);
   if (!conn) co_return failure;
-  auto status = co_await conn->send(std::move(exchange));
-  switch (status.outcome) {
-    case http::Http2SendOutcome::kOk: co_return SendResult{SendOutcome::kOk, ProxyError::kNone, 0};
-    case http::Http2SendOutcome::kNotProcessed: co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone, 0};
-    case http::Http2SendOutcome::kFailed: co_return SendResult{SendOutcome::kFailed, status.error, 0};
-    case http::Http2SendOutcome::kRetryableResponse:
-      co_return SendResult{SendOutcome::kRetryableResponse, ProxyError::kNone, 0};
-  }
-  co_return SendResult{SendOutcome::kFailed, ProxyError::kUpstreamReset, 0};
+  co_return co_await conn->send(std::move(exchange));
 }
 
 void Http2Pool::drain() {

@@ -9,9 +9,9 @@
 // Metrics: weft_connect_attempts_total{cluster,result=ok|error|timeout,errno}
 // and weft_open_connections{direction="upstream",cluster}.
 //
-// Thread: the worker owning `ex`. Lifetime: in-flight send()s keep the pool's
-// state alive, so the pool object itself may be destroyed (after drain()) while
-// they finish.
+// Thread: the worker owning `ex`. Lifetime: in-flight send()s keep what they
+// use alive (the connection; while connecting, the pool's state), so the pool
+// object itself may be destroyed (after drain()) while they finish.
 #include <memory>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -33,6 +33,10 @@ class Http2Pool final : public EndpointPool {
 
  private:
   struct State;
+  // send() without a usable connection: connects (or shares the attempt in
+  // flight), then sends. Holds the state until it is done.
+  static boost::asio::awaitable<SendResult> connectAndSend(std::shared_ptr<State> state,
+                                                           std::shared_ptr<http::Exchange> exchange, bool fresh);
   std::shared_ptr<State> state_;
 };
 

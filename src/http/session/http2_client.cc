@@ -56,7 +56,7 @@ struct Http2ClientConnection::Stream {
   ResponseHead head;
   HeaderList trailers;
   ProxyError streamError = ProxyError::kNone;
-  Http2SendStatus result;
+  SendResult result;
   uint64_t credited = 0;
   Notifier wake;
 };
@@ -90,8 +90,8 @@ bool Http2ClientConnection::acceptsStreams() const {
   return streams_.size() < limit;
 }
 
-asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exchange> exchange) {
-  if (!acceptsStreams()) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+asio::awaitable<SendResult> Http2ClientConnection::send(std::shared_ptr<Exchange> exchange) {
+  if (!acceptsStreams()) co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone};
   auto conn = self();
   auto s = std::make_shared<Stream>(executor());
   s->conn = this;
@@ -99,7 +99,7 @@ asio::awaitable<Http2SendStatus> Http2ClientConnection::send(std::shared_ptr<Exc
   auto& body = exchange->requestBody;
   bool withBody = exchange->request.hasBody || body.buffered() > 0 || !body.trailers().empty();
   int32_t id = codec_.submitRequest(exchange->request, withBody);
-  if (id < 0) co_return Http2SendStatus{Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+  if (id < 0) co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone};
   s->id = id;
   streams_.put(id, s);
   ++requestsStarted_;
@@ -157,14 +157,14 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
   auto& ex = *s->exchange;
   if (!s->responseStarted) {
     if (s->retryable)
-      s->result = {Http2SendOutcome::kRetryableResponse, ProxyError::kNone};
+      s->result = {SendOutcome::kRetryableResponse, ProxyError::kNone};
     else if (!s->sent || errorCode == h2error::kRefusedStream)
-      s->result = {Http2SendOutcome::kNotProcessed, ProxyError::kNone};
+      s->result = {SendOutcome::kNotProcessed, ProxyError::kNone};
     else
-      s->result = {Http2SendOutcome::kFailed,
+      s->result = {SendOutcome::kFailed,
                    s->streamError != ProxyError::kNone ? s->streamError : ProxyError::kUpstreamReset};
   } else {
-    s->result = {Http2SendOutcome::kOk, ProxyError::kNone};
+    s->result = {SendOutcome::kOk, ProxyError::kNone};
     if (!ex.responseBody.ended()) ex.responseBody.fail(ProxyError::kUpstreamReset);
     // The upstream will read no more of the request.
     if (!ex.requestBody.ended()) ex.requestBody.abandon();

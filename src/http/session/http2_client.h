@@ -48,6 +48,7 @@
 
 #include "http/session/exchange.h"
 #include "http/session/http2_transport.h"
+#include "http/session/send_result.h"
 #include "http/session/stream_table.h"
 
 namespace weft::http {
@@ -62,13 +63,6 @@ struct Http2ClientOptions {
   // Keepalive (see the class comment); an interval of 0 disables it.
   std::chrono::milliseconds keepaliveInterval{10000};
   std::chrono::milliseconds keepaliveTimeout{5000};
-};
-
-enum class Http2SendOutcome : uint8_t { kOk, kNotProcessed, kFailed, kRetryableResponse };
-
-struct Http2SendStatus {
-  Http2SendOutcome outcome = Http2SendOutcome::kOk;
-  ProxyError error = ProxyError::kNone;
 };
 
 class Http2ClientConnection final : public Http2Transport {
@@ -86,7 +80,7 @@ class Http2ClientConnection final : public Http2Transport {
   bool retired() const;
   size_t activeStreams() const { return streams_.size(); }
   // Suspends until the stream is over (see above).
-  boost::asio::awaitable<Http2SendStatus> send(std::shared_ptr<Exchange> exchange);
+  boost::asio::awaitable<SendResult> send(std::shared_ptr<Exchange> exchange);
   // No new streams; GOAWAY and close once the open ones are done.
   void shutdown();
 

@@ -191,7 +191,7 @@ TEST_F(Http2ServerTest, EchoesHeadersBodyAndTrailersInOrder) {
     };
     asio::co_spawn(io_, reader(), asio::detached);
     auto st = co_await conn->send(ex);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     while (!exp->responseBody.drained()) co_await sleepFor(5ms);
     EXPECT_EQ(ex->response.status, 200);
     EXPECT_EQ(ex->response.headers.get("echo-authority"), "svc.test:80");
@@ -216,7 +216,7 @@ TEST_F(Http2ServerTest, ErrorBeforeResponseIsSynthesizedAndCounted) {
     auto plain = makeExchange("/fail-before");
     plain->requestBody.finish();
     auto st = co_await conn->send(plain);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     EXPECT_EQ(plain->response.status, 502);
     EXPECT_EQ(plain->response.headers.get("weft-proxy-error"), proxyErrorCode(ProxyError::kConnectFailed));
     auto body = co_await readAll(plain->responseBody);
@@ -225,7 +225,7 @@ TEST_F(Http2ServerTest, ErrorBeforeResponseIsSynthesizedAndCounted) {
     auto grpc = makeExchange("/fail-before", {}, true);
     grpc->requestBody.finish();
     st = co_await conn->send(grpc);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     EXPECT_EQ(grpc->response.status, 200);
     EXPECT_FALSE(grpc->response.hasBody) << "trailers-only";
     EXPECT_EQ(grpc->response.headers.get("grpc-status"), "14");
@@ -239,7 +239,7 @@ TEST_F(Http2ServerTest, BodyFailureAfterHeadIsUnavailableForGrpcAndResetOtherwis
     auto grpc = makeExchange("/fail-after", "x", true);
     grpc->requestBody.finish();
     auto st = co_await conn->send(grpc);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     auto body = co_await readAll(grpc->responseBody);
     EXPECT_EQ(body, "partial");
     EXPECT_FALSE(grpc->responseBody.failed());
@@ -249,7 +249,7 @@ TEST_F(Http2ServerTest, BodyFailureAfterHeadIsUnavailableForGrpcAndResetOtherwis
     auto plain = makeExchange("/fail-after", "x");
     plain->requestBody.finish();
     st = co_await conn->send(plain);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     co_await readAll(plain->responseBody);
     EXPECT_TRUE(plain->responseBody.failed()) << "RST_STREAM reached the client";
   });
@@ -295,7 +295,7 @@ TEST_F(Http2ServerTest, DrainSendsGoawayFinishesInFlightAndCloses) {
     auto conn = co_await connect();
     auto ex = makeExchange("/slow", "payload");
     ex->requestBody.finish();
-    std::optional<Http2SendStatus> st;
+    std::optional<SendResult> st;
     auto sender = [&]() -> asio::awaitable<void> { st = co_await conn->send(ex); };
     asio::co_spawn(io_, sender(), asio::detached);
     while (!handler_.last) co_await sleepFor(5ms);
@@ -305,9 +305,9 @@ TEST_F(Http2ServerTest, DrainSendsGoawayFinishesInFlightAndCloses) {
     auto late = makeExchange("/echo");
     late->requestBody.finish();
     auto lateSt = co_await conn->send(late);
-    EXPECT_EQ(lateSt.outcome, Http2SendOutcome::kNotProcessed);
+    EXPECT_EQ(lateSt.outcome, SendOutcome::kNotProcessed);
     while (!st) co_await sleepFor(5ms);
-    EXPECT_EQ(st->outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st->outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(ex->responseBody), "payload");
     for (int i = 0; i < 200 && serving_ > 0; ++i) co_await sleepFor(10ms);
     EXPECT_EQ(serving_, 0) << "server closed the connection after the drain";
@@ -457,7 +457,7 @@ TEST_F(Http2ServerTest, HeaderTimeoutSparesConnectionsThatSentARequest) {
     auto ex = makeExchange("/echo", "x");
     ex->requestBody.finish();
     auto st = co_await conn->send(ex);
-    EXPECT_EQ(st.outcome, Http2SendOutcome::kOk);
+    EXPECT_EQ(st.outcome, SendOutcome::kOk);
     co_await readAll(ex->responseBody);
     co_await sleepFor(400ms);
     EXPECT_EQ(serving_, 1) << "an idle connection is the idle timeout's, not the header timeout's";
