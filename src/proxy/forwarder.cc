@@ -41,17 +41,6 @@ upstream::PoolOptions poolOptions(const ClusterConfig& c) {
   return o;
 }
 
-upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc) {
-  if (r.upgrade) return upstream::PoolProtocol::kHttp1;
-  switch (c.protocol) {
-    case UpstreamProtocol::kHttp1: return upstream::PoolProtocol::kHttp1;
-    case UpstreamProtocol::kHttp2: return upstream::PoolProtocol::kHttp2;
-    case UpstreamProtocol::kSameAsClient: break;
-  }
-  if (r.version == http::Version::kHttp2 || grpc) return upstream::PoolProtocol::kHttp2;
-  return upstream::PoolProtocol::kHttp1;
-}
-
 bool isConnectError(ProxyError e) { return e == ProxyError::kConnectFailed || e == ProxyError::kConnectTimeout; }
 
 // RFC 9110 §9.2.2: repeating these has the same effect as sending them once.
@@ -66,6 +55,17 @@ std::chrono::milliseconds retryBackoff(int retry, FastRandom& rng) {
 }
 
 }  // namespace
+
+upstream::PoolProtocol Forwarder::protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc) {
+  if (r.upgrade) return upstream::PoolProtocol::kHttp1;
+  switch (c.protocol) {
+    case UpstreamProtocol::kHttp1: return upstream::PoolProtocol::kHttp1;
+    case UpstreamProtocol::kHttp2: return upstream::PoolProtocol::kHttp2;
+    case UpstreamProtocol::kSameAsClient: break;
+  }
+  if (r.version == http::Version::kHttp2 || grpc) return upstream::PoolProtocol::kHttp2;
+  return upstream::PoolProtocol::kHttp1;
+}
 
 Forwarder::Forwarder(boost::asio::any_io_executor ex, const ProxyConfig& config, Direction direction,
                      size_t workerIndex, const DiscoveryLink* discovery)
@@ -171,7 +171,7 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
   }
 }
 
-std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request) {
+std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request, bool mayDiscover) {
   if (direction_ == Direction::kInbound) return clusters_.begin()->second;
   if (lastRoute_.entry && request.authority == lastRoute_.authority) return lastRoute_.entry;
   auto name = model::normalizeAuthority(request.authority);
@@ -181,68 +181,97 @@ std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHea
     lastRoute_.entry = it->second;
     return it->second;
   }
-  return discovery_ ? discover(name) : nullptr;
+  return discovery_ && mayDiscover ? discover(name) : nullptr;
 }
 
+namespace {
+boost::asio::awaitable<void> nothingMore() { co_return; }
+}  // namespace
+
+// Not a coroutine itself: the one coroutine of a request is run() (or, while
+// a discovered cluster is awaited, awaitDiscoveredThenRun()).
 boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
   const bool grpc = exchange->request.isGrpc();
-  std::shared_ptr<ClusterEntry> entry = route(exchange->request);
+  std::shared_ptr<ClusterEntry> entry = route(exchange->request, true);
   ProxyError routeError = ProxyError::kNone;
   if (entry && entry->discovered) {
     // Discovered: waits only until the controller's first answer (or, for an
     // empty set, endpoints); a settled cluster goes straight on.
     entry->discovered->used = true;
-    routeError = entry->discovered->settled() ? discoveredError(*entry->discovered) : co_await awaitDiscovered(entry);
+    if (!entry->discovered->settled()) return awaitDiscoveredThenRun(std::move(exchange), std::move(entry), grpc);
+    routeError = discoveredError(*entry->discovered);
   }
+  auto f = admit(exchange, entry, routeError, grpc);
+  if (!f) return nothingMore();
+  return run(std::move(f), std::move(entry), std::nullopt);
+}
+
+boost::asio::awaitable<void> Forwarder::awaitDiscoveredThenRun(std::shared_ptr<http::Exchange> exchange,
+                                                               std::shared_ptr<ClusterEntry> entry, bool grpc) {
+  ProxyError routeError = co_await awaitDiscovered(entry);
+  if (auto f = admit(exchange, entry, routeError, grpc)) co_await run(std::move(f), std::move(entry), std::nullopt);
+}
+
+std::shared_ptr<Forwarder::Forwarding> Forwarder::admit(const std::shared_ptr<http::Exchange>& exchange,
+                                                        const std::shared_ptr<ClusterEntry>& entry,
+                                                        ProxyError routeError, bool grpc) {
   if (!entry || routeError == ProxyError::kUnknownService) {
     exchange->failBeforeResponse(ProxyError::kUnknownService);
     threadCounter("weft_requests_unrouted_total", "Requests whose authority matched no cluster",
                   labelPair("direction", directionName()))
         .inc();
     if (Tap::anyClient()) Tap::record(*exchange, direction_ == Direction::kInbound, workerIndex_);
-    co_return;
+    return nullptr;
   }
   exchange->cluster = entry->cluster->name();
   entry->requests->inc();
   if (routeError != ProxyError::kNone) {  // no answer from the controller in time
     exchange->failBeforeResponse(routeError);
     record(*entry, *exchange, grpc);
-    co_return;
+    return nullptr;
   }
-
-  auto deadline = armDeadline(*entry, exchange);
-
-  // The attempts run in this coroutine's own frame: a nested coroutine for
-  // them cost a frame, executor copies and a resume per request.
-  Attempts a;
+  auto f = std::make_shared<Forwarding>(*this, exchange, grpc, entry);
+  f->deadline = armDeadline(*entry, exchange);
+  auto& a = f->a;
   a.protocol = protocolFor(entry->config, exchange->request, grpc);
   // Which failed responses may be retried: 5xx for idempotent methods, and
   // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
   a.statusRetryable = !exchange->request.upgrade && (isIdempotent(exchange->request.method) || grpc);
   entry->budget.recordRequest(std::chrono::steady_clock::now());
   exchange->requestBody.retainForReplay(kReplayBufferBytes);
+  return f;
+}
+
+boost::asio::awaitable<void> Forwarder::run(std::shared_ptr<Forwarding> f, std::shared_ptr<ClusterEntry> entry,
+                                            std::optional<upstream::SendResult> first) {
+  auto& exchange = f->exchange;
+  auto& a = f->a;
   auto& cluster = *entry->cluster;
-  while (!exchange->cancelled()) {
-    if (!a.pick.pool) {
-      a.pick = cluster.pickIfReady(a.protocol, a.avoid);
-      if (!a.pick.pool) a.pick = co_await cluster.pick(a.protocol, a.avoid);
-      if (a.pick.error != ProxyError::kNone) {
-        exchange->failBeforeResponse(a.pick.error);
-        break;
-      }
+  std::optional<upstream::SendResult> result = first;
+  for (;; result.reset()) {
+    if (!result) {
       if (exchange->cancelled()) break;
+      if (!a.pick.pool) {
+        a.pick = cluster.pickIfReady(a.protocol, a.avoid);
+        if (!a.pick.pool) a.pick = co_await cluster.pick(a.protocol, a.avoid);
+        if (a.pick.error != ProxyError::kNone) {
+          exchange->failBeforeResponse(a.pick.error);
+          break;
+        }
+        if (exchange->cancelled()) break;
+      }
+      startAttempt(*entry, *exchange, a);
+      auto pool = a.pick.pool;  // held across the send, whatever a reload does meanwhile
+      result = co_await pool->send(exchange, a.fresh);
     }
-    startAttempt(*entry, *exchange, a);
-    auto pool = a.pick.pool;  // held across the send, whatever a reload does meanwhile
-    auto result = co_await pool->send(exchange, a.fresh);
-    const char* reason = endAttempt(*entry, *exchange, a, result);
-    if (result.outcome == SendOutcome::kOk) break;
-    if (result.outcome == SendOutcome::kRetryableResponse) {
+    const char* reason = endAttempt(*entry, *exchange, a, *result);
+    if (result->outcome == SendOutcome::kOk) break;
+    if (result->outcome == SendOutcome::kRetryableResponse) {
       boost::asio::steady_timer backoff(ex_, retryBackoff(static_cast<int>(a.statusRetries), rng_));
       co_await backoff.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
     if (!reason || !exchange->requestBody.rewind()) {
-      ProxyError error = result.outcome == SendOutcome::kFailed ? result.error : ProxyError::kUpstreamReset;
+      ProxyError error = result->outcome == SendOutcome::kFailed ? result->error : ProxyError::kUpstreamReset;
       exchange->failBeforeResponse(error == ProxyError::kNone ? ProxyError::kUpstreamReset : error);
       break;
     }
@@ -252,11 +281,15 @@ boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> e
                           labelPair("reason", reason)}))
         .inc();
   }
-  exchange->mayRetryResponse = false;
-  exchange->requestBody.stopRetaining();
+  a.pick = {};
+  finish(*f, *entry);
+}
 
-  if (deadline) deadline->cancel();
-  record(*entry, *exchange, grpc);
+void Forwarder::finish(Forwarding& f, ClusterEntry& entry) {
+  f.exchange->mayRetryResponse = false;
+  f.exchange->requestBody.stopRetaining();
+  if (f.deadline) f.deadline->cancel();
+  record(entry, *f.exchange, f.grpc);
 }
 
 std::optional<boost::asio::steady_timer> Forwarder::armDeadline(const ClusterEntry& entry,
@@ -307,7 +340,7 @@ const char* Forwarder::endAttempt(ClusterEntry& entry, const http::Exchange& exc
   std::string_view why = result.outcome == SendOutcome::kFailed ? proxyErrorCode(result.error)
                          : exchange.responseBody.failed()      ? proxyErrorCode(exchange.responseBody.error())
                                                                : std::string_view("http-5xx");
-  cluster.requestEnded(*a.pick.state, failed, why, rtt);
+  if (a.pick.state) cluster.requestEnded(*a.pick.state, failed, why, rtt);
   if (result.outcome != SendOutcome::kRetryableResponse) entry.budget.refund(a.reserved, std::chrono::steady_clock::now());
   switch (result.outcome) {
     case SendOutcome::kOk:

@@ -45,6 +45,11 @@ class Forwarder final : public http::ExchangeHandler {
   ~Forwarder() override;
 
   boost::asio::awaitable<void> handle(std::shared_ptr<http::Exchange> exchange) override;
+  // Forwards without a coroutine when nothing has to wait: a known, settled
+  // cluster whose picked endpoint has a connection with room (HTTP/2). The
+  // request is then on its way when this returns, and its end is handled by
+  // the connection's callback. Otherwise (and for retries) handle() runs.
+  void start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) override;
 
   // Applies a new config's clusters (endpoints and settings). Worker thread.
   void applyConfig(const ProxyConfig& config);
@@ -94,8 +99,9 @@ class Forwarder final : public http::ExchangeHandler {
   };
 
   // Entries are shared with the requests using them, so a config reload that
-  // removes a cluster never frees it under a request in flight.
-  std::shared_ptr<ClusterEntry> route(const http::RequestHead& request);
+  // removes a cluster never frees it under a request in flight. `mayDiscover`:
+  // an authority no cluster has yet may be asked of the controller.
+  std::shared_ptr<ClusterEntry> route(const http::RequestHead& request, bool mayDiscover);
   // Creates the entry (cluster, metrics) if needed and applies `c`'s settings.
   ClusterEntry& configureEntry(const ClusterConfig& c);
   ClusterEntry& addCluster(const ClusterConfig& c);
@@ -128,19 +134,54 @@ class Forwarder final : public http::ExchangeHandler {
     bool budgetDenied = false;  // it could have been retried but the budget said no
     std::chrono::steady_clock::time_point sentAt;
   };
+  // One request being forwarded: what its attempts carry between them.
+  // Owned by run()'s frame, or, while a send started without a coroutine is
+  // out, by that upstream stream (as its observer). Its cluster and endpoint
+  // are held weakly, because they own the connection that owns that stream;
+  // run() holds them while it runs.
+  struct Forwarding final : http::SendObserver, std::enable_shared_from_this<Forwarding> {
+    Forwarding(Forwarder& fw, std::shared_ptr<http::Exchange> ex, bool isGrpc, const std::shared_ptr<ClusterEntry>& e)
+        : forwarder(fw), exchange(std::move(ex)), grpc(isGrpc), entry(e) {}
+    // The send startNow() began is over (forwarder_start.cc).
+    void sendDone(const upstream::SendResult& result) override;
+
+    Forwarder& forwarder;
+    std::shared_ptr<http::Exchange> exchange;
+    bool grpc;
+    std::weak_ptr<ClusterEntry> entry;
+    Attempts a;
+    std::weak_ptr<upstream::EndpointPool> sentPool;  // a.pick, while the send is out without a coroutine
+    std::weak_ptr<upstream::EndpointState> sentState;
+    std::optional<boost::asio::steady_timer> deadline;
+  };
+  // --- the path of one request (forwarder.cc; without a coroutine: forwarder_start.cc) ---
+  // Once the cluster is known (or known to be missing): answers routing
+  // errors (null then), or begins the request's forwarding.
+  std::shared_ptr<Forwarding> admit(const std::shared_ptr<http::Exchange>& exchange,
+                                    const std::shared_ptr<ClusterEntry>& entry, ProxyError routeError, bool grpc);
+  boost::asio::awaitable<void> awaitDiscoveredThenRun(std::shared_ptr<http::Exchange> exchange,
+                                                      std::shared_ptr<ClusterEntry> entry, bool grpc);
+  // The attempts, from the first or (`first`) from one started without a
+  // coroutine whose result did not end the request.
+  boost::asio::awaitable<void> run(std::shared_ptr<Forwarding> f, std::shared_ptr<ClusterEntry> entry,
+                                   std::optional<upstream::SendResult> first);
+  // The request is over: telemetry.
+  void finish(Forwarding& f, ClusterEntry& entry);
+  bool startNow(const std::shared_ptr<http::Exchange>& exchange);
+  // The upstream protocol: the cluster's, or the client's (gRPC: HTTP/2).
+  static upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc);
   // The request's deadline: the cluster's request timeout or grpc-timeout,
   // whichever is sooner; none if neither is set.
   std::optional<boost::asio::steady_timer> armDeadline(const ClusterEntry& entry,
                                                        const std::shared_ptr<http::Exchange>& exchange);
   // Before a send to a.pick: reserves a retry, tells the balancer.
   void startAttempt(ClusterEntry& entry, http::Exchange& exchange, Attempts& a);
-  // After it: tells the balancer and the budget, and decides whether another
-  // attempt follows. Returns the retry's reason, or nullptr for none (the
-  // exchange is over: answered, or to be failed with the result's error).
+  // After it: tells the balancer (unless the endpoint is gone: a.pick.state
+  // null) and the budget, and decides whether another attempt follows.
+  // Returns the retry's reason, or nullptr for none (the exchange is over:
+  // answered, or to be failed with the result's error).
   const char* endAttempt(ClusterEntry& entry, const http::Exchange& exchange, Attempts& a,
                          const upstream::SendResult& result);
-  // `grpc`: the request's isGrpc(), asked once per request (each asking scans
-  // the headers).
   void record(ClusterEntry& entry, const http::Exchange& exchange, bool grpc);
 
   boost::asio::any_io_executor ex_;

@@ -126,6 +126,13 @@ asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exch
   return connectAndSend(state_, std::move(exchange), fresh);
 }
 
+bool Http2Pool::canStartNow() const { return !state_->draining && state_->usable(); }
+
+bool Http2Pool::startNow(std::shared_ptr<http::Exchange> exchange, std::shared_ptr<http::SendObserver> observer) {
+  auto conn = state_->draining ? nullptr : state_->usable();
+  return conn && conn->start(std::move(exchange), std::move(observer));
+}
+
 asio::awaitable<SendResult> Http2Pool::connectAndSend(std::shared_ptr<State> state,
                                                       std::shared_ptr<http::Exchange> exchange, bool fresh) {
   if (state->draining) co_return SendResult{SendOutcome::kFailed, ProxyError::kShuttingDown, 0};

@@ -27,6 +27,8 @@ class Http2Pool final : public EndpointPool {
   ~Http2Pool() override;
 
   boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) override;
+  bool canStartNow() const override;
+  bool startNow(std::shared_ptr<http::Exchange> exchange, std::shared_ptr<http::SendObserver> observer) override;
   void drain() override;
   size_t openConnections() const override;
   const boost::asio::ip::tcp::endpoint& endpoint() const override;

@@ -1,5 +1,11 @@
 #include "http/session/exchange.h"
 
+#include <exception>
+
+#include <boost/asio/co_spawn.hpp>
+
+#include "core/logging.h"
+
 namespace weft::http {
 
 // One query of the executor's context for the exchange's five notifiers.
@@ -63,6 +69,29 @@ void Exchange::cancel(ProxyError why) {
     onCancel = nullptr;
     hook();
   }
+}
+
+void ExchangeHandler::start(std::shared_ptr<Exchange> exchange, const boost::asio::any_io_executor& ex) {
+  auto coroutine = handle(exchange);
+  spawn(ex, std::move(coroutine), std::move(exchange));
+}
+
+void ExchangeHandler::spawn(const boost::asio::any_io_executor& ex, boost::asio::awaitable<void> coroutine,
+                            std::shared_ptr<Exchange> exchange) {
+  boost::asio::co_spawn(ex, std::move(coroutine), [exchange = std::move(exchange)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& err) {
+      WEFT_LOG_ERROR("exchange handler threw: {}", err.what());
+    } catch (...) {
+      WEFT_LOG_ERROR("exchange handler threw");
+    }
+    // The handler broke its contract: end the exchange so the client gets
+    // an answer instead of a hung stream.
+    exchange->failBeforeResponse(ProxyError::kUpstreamReset);
+    exchange->responseBody.fail(ProxyError::kUpstreamReset);
+  });
 }
 
 }  // namespace weft::http

@@ -105,12 +105,24 @@ class Exchange {
 };
 
 // Implemented by the proxy (and by fakes in tests): forwards one exchange.
-// Runs as its own coroutine on the exchange's worker; must end the exchange
-// as described above on every path.
+// Must end the exchange as described above on every path.
 class ExchangeHandler {
  public:
   virtual ~ExchangeHandler() = default;
+  // Forwards the exchange as a coroutine of its own on the exchange's worker.
   virtual boost::asio::awaitable<void> handle(std::shared_ptr<Exchange> exchange) = 0;
+  // How a server session hands an exchange over: forwarding begins now,
+  // inside the session's own event (a codec callback), and goes on by itself.
+  // This default spawns handle() on `ex` (a handler that throws fails the
+  // exchange, so its client is answered). A handler that can forward without
+  // suspending (the proxy's, when an upstream connection has room) does that
+  // here instead, and no coroutine is made at all.
+  virtual void start(std::shared_ptr<Exchange> exchange, const boost::asio::any_io_executor& ex);
+
+ protected:
+  // Runs `coroutine` (forwarding `exchange`) on `ex`, as start() does.
+  static void spawn(const boost::asio::any_io_executor& ex, boost::asio::awaitable<void> coroutine,
+                    std::shared_ptr<Exchange> exchange);
 };
 
 }  // namespace weft::http

@@ -4,7 +4,6 @@
 #include <array>
 #include <memory>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include "core/logging.h"
@@ -156,16 +155,7 @@ class Http1ServerSession {
         wake_.notify();
       };
     }
-    boost::asio::co_spawn(executor, handler_.handle(ex), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& err) {
-        WEFT_LOG_ERROR("http1: exchange handler threw: {}", err.what());
-      } catch (...) {
-        WEFT_LOG_ERROR("http1: exchange handler threw");
-      }
-    });
+    handler_.start(ex, executor);
 
     if (requestDone_ && !ex->request.upgrade) {
       // The common case, a request without a body: no request pump to race

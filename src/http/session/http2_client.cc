@@ -5,7 +5,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -13,7 +12,6 @@
 namespace weft::http {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 // Stop opening streams well before the 31-bit id space ends; the pool then
@@ -41,23 +39,53 @@ std::optional<uint64_t> parseLength(std::string_view v) {
 }
 }  // namespace
 
-struct Http2ClientConnection::Stream {
-  explicit Stream(asio::any_io_executor ex) : wake(ex) {}
-  Http2ClientConnection* conn = nullptr;  // kept alive by send() while the exchange's hooks name this stream
+struct Http2ClientConnection::Stream final : BodyPipe::ReadableListener {
+  Stream(Http2ClientConnection& connection, std::shared_ptr<Exchange> ex, std::shared_ptr<SendObserver> obs)
+      : conn(connection), exchange(std::move(ex)), observer(std::move(obs)) {}
+  // A finished stream let go of the exchange's hooks already, which may by
+  // now be a retry's on another connection.
+  ~Stream() {
+    if (!done) detach();
+  }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // The request body source has bytes (or ended) again.
+  void bodyReadable() override { conn.resumeRequestBody(*this); }
+  // The exchange's hooks name this stream by raw pointer (inline in the
+  // std::function, no allocation); they go when the stream is over, or with
+  // it if the connection goes first.
+  void detach() {
+    exchange->onCancel = nullptr;
+    exchange->responseBody.onConsumed = nullptr;
+    exchange->requestBody.listenReadable(nullptr);
+  }
+
+  Http2ClientConnection& conn;  // owns the stream (streams_)
   int32_t id = 0;
   std::shared_ptr<Exchange> exchange;
+  std::shared_ptr<SendObserver> observer;  // told once, when the stream is over
   bool sent = false;             // our HEADERS left for the socket
   bool responseStarted = false;  // a final head arrived
   bool retryable = false;        // the head was discarded for a retry (Exchange::mayRetryResponse)
   bool inTrailers = false;
   bool done = false;
-  bool deferred = false;
+  bool deferred = false;  // the request body source said "nothing yet"
   int status = 0;
   ResponseHead head;
   HeaderList trailers;
   ProxyError streamError = ProxyError::kNone;
-  SendResult result;
   uint64_t credited = 0;
+};
+
+// send()'s observer: a coroutine waits for it.
+struct Http2ClientConnection::Waiter final : SendObserver {
+  explicit Waiter(asio::execution_context& context) : wake(context) {}
+  void sendDone(const SendResult& r) override {
+    result = r;
+    wake.notify();
+  }
+  std::optional<SendResult> result;
   Notifier wake;
 };
 
@@ -90,50 +118,37 @@ bool Http2ClientConnection::acceptsStreams() const {
   return streams_.size() < limit;
 }
 
-asio::awaitable<SendResult> Http2ClientConnection::send(std::shared_ptr<Exchange> exchange) {
-  if (!acceptsStreams()) co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone};
-  auto conn = self();
-  auto s = std::make_shared<Stream>(executor());
-  s->conn = this;
-  s->exchange = exchange;
-  auto& body = exchange->requestBody;
-  bool withBody = exchange->request.hasBody || body.buffered() > 0 || !body.trailers().empty();
-  int32_t id = codec_.submitRequest(exchange->request, withBody);
-  if (id < 0) co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone};
+bool Http2ClientConnection::start(std::shared_ptr<Exchange> exchange, std::shared_ptr<SendObserver> observer) {
+  if (!acceptsStreams()) return false;
+  auto& ex = *exchange;
+  auto& body = ex.requestBody;
+  bool withBody = ex.request.hasBody || body.buffered() > 0 || !body.trailers().empty();
+  int32_t id = codec_.submitRequest(ex.request, withBody);
+  if (id < 0) return false;
+  auto s = std::make_shared<Stream>(*this, std::move(exchange), std::move(observer));
   s->id = id;
-  streams_.put(id, s);
-  ++requestsStarted_;
-  // The hooks name the stream by raw pointer (inline in the std::function, no
-  // allocation): this coroutine holds both the stream and the connection
-  // until the guard removes them, on every way out, a destroyed frame included.
   Stream* raw = s.get();
-  exchange->onCancel = [raw] { raw->conn->cancelStream(*raw); };
-  exchange->responseBody.onConsumed = [raw](size_t) { raw->conn->creditResponse(raw->id); };
-  struct UnhookOnExit {
-    Exchange& ex;
-    ~UnhookOnExit() {
-      ex.onCancel = nullptr;
-      ex.responseBody.onConsumed = nullptr;
-    }
-  } unhook{*exchange};
+  streams_.put(id, std::move(s));
+  ++requestsStarted_;
+  ex.onCancel = [raw] { raw->conn.cancelStream(*raw); };
+  ex.responseBody.onConsumed = [raw](size_t) { raw->conn.creditResponse(raw->id); };
   kick();
+  return true;
+}
 
-  while (!s->done) {
-    if (s->deferred) {
-      // The request body source is empty: wait for more of it, or for the
-      // stream to end some other way (response done, reset, connection lost).
-      co_await (body.waitReadable() || s->wake.wait());
-      if (s->done) break;
-      if (body.buffered() > 0 || body.ended() || body.abandoned()) {
-        s->deferred = false;
-        codec_.resumeData(id);
-        kick();
-      }
-      continue;
-    }
-    co_await s->wake.wait();
-  }
-  co_return s->result;
+asio::awaitable<SendResult> Http2ClientConnection::send(std::shared_ptr<Exchange> exchange) {
+  auto conn = self();  // the stream's connection outlives the wait
+  auto waiter = std::make_shared<Waiter>(asio::query(executor(), asio::execution::context));
+  if (!start(std::move(exchange), waiter)) co_return SendResult{SendOutcome::kNotProcessed, ProxyError::kNone};
+  while (!waiter->result) co_await waiter->wake.wait();
+  co_return *waiter->result;
+}
+
+void Http2ClientConnection::resumeRequestBody(Stream& s) {
+  if (s.done || !s.deferred) return;
+  s.deferred = false;
+  codec_.resumeData(s.id);
+  kick();
 }
 
 void Http2ClientConnection::shutdown() {
@@ -154,27 +169,28 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
   if (s->done) return;
   s->done = true;
   streams_.take(s->id);
+  s->detach();
   auto& ex = *s->exchange;
+  SendResult result;
   if (!s->responseStarted) {
     if (s->retryable)
-      s->result = {SendOutcome::kRetryableResponse, ProxyError::kNone};
+      result = {SendOutcome::kRetryableResponse, ProxyError::kNone};
     else if (!s->sent || errorCode == h2error::kRefusedStream)
-      s->result = {SendOutcome::kNotProcessed, ProxyError::kNone};
+      result = {SendOutcome::kNotProcessed, ProxyError::kNone};
     else
-      s->result = {SendOutcome::kFailed,
-                   s->streamError != ProxyError::kNone ? s->streamError : ProxyError::kUpstreamReset};
+      result = {SendOutcome::kFailed, s->streamError != ProxyError::kNone ? s->streamError : ProxyError::kUpstreamReset};
   } else {
-    s->result = {SendOutcome::kOk, ProxyError::kNone};
     if (!ex.responseBody.ended()) ex.responseBody.fail(ProxyError::kUpstreamReset);
     // The upstream will read no more of the request.
     if (!ex.requestBody.ended()) ex.requestBody.abandon();
   }
-  s->wake.notify();
   lastActivity_ = Clock::now();
   if (streams_.empty()) {
     if (goaway_ || shuttingDown_ || retired()) retireIfIdle();
     rearmTimer();
   }
+  // Last, with this connection's own bookkeeping done.
+  if (auto observer = std::move(s->observer)) observer->sendDone(result);
 }
 
 void Http2ClientConnection::cancelStream(Stream& s) {
@@ -315,7 +331,7 @@ Http2BodyChunk Http2ClientConnection::readData(int32_t id, uint8_t* buf, size_t 
     }
   } else if (n == 0) {
     s->deferred = true;
-    s->wake.notify();
+    body.listenReadable(s);  // not readable now: it tells us later
     return {Http2BodyChunk::Kind::kDeferred};
   }
   return chunk;

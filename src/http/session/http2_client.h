@@ -2,10 +2,10 @@
 // One upstream HTTP/2 connection (h2c, prior knowledge) multiplexing many
 // exchanges; the building block of upstream::Http2Pool.
 //
-// send() opens one stream for an exchange: request head (lowercased, no
-// connection-specific fields), then requestBody as DATA (pulled only as the
-// upstream's window allows; its consumption reopens the downstream window),
-// then its trailers. The response head (1xx skipped) fills
+// start() (send() for a coroutine) opens one stream for an exchange: request
+// head (lowercased, no connection-specific fields), then requestBody as DATA
+// (pulled only as the upstream's window allows; its consumption reopens the
+// downstream window), then its trailers. The response head (1xx skipped) fills
 // exchange->response and calls responseStarted(); DATA goes into
 // responseBody and the upstream's stream window is reopened only as
 // responseBody is drained; trailers finish it untouched.
@@ -79,7 +79,11 @@ class Http2ClientConnection final : public Http2Transport {
   // No stream will ever be opened here again.
   bool retired() const;
   size_t activeStreams() const { return streams_.size(); }
-  // Suspends until the stream is over (see above).
+  // Opens a stream for the exchange now, without waiting: `observer` is kept
+  // until it is told, once, how the stream ended (the outcomes above). False
+  // (nothing kept, nothing told): no stream could be opened, kNotProcessed.
+  bool start(std::shared_ptr<Exchange> exchange, std::shared_ptr<SendObserver> observer);
+  // start() for a coroutine: suspends until the stream is over.
   boost::asio::awaitable<SendResult> send(std::shared_ptr<Exchange> exchange);
   // No new streams; GOAWAY and close once the open ones are done.
   void shutdown();
@@ -89,11 +93,13 @@ class Http2ClientConnection final : public Http2Transport {
 
  private:
   struct Stream;
+  struct Waiter;
   std::shared_ptr<Http2ClientConnection> self();
   Stream* find(int32_t id);
   void finishStream(const std::shared_ptr<Stream>& s, uint32_t errorCode);
   void cancelStream(Stream& s);  // the exchange was cancelled: RST_STREAM(CANCEL) unless it ended
   void creditResponse(int32_t id);
+  void resumeRequestBody(Stream& s);  // a deferred request body has bytes again
   void retireIfIdle();
 
   void onHeadersBegin(int32_t id, Http2HeadersKind kind) override;

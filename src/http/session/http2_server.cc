@@ -5,7 +5,6 @@
 #include <unordered_map>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -145,14 +144,7 @@ class Http2ServerConnection final : public Http2Transport {
     s->exchange->requestBody.onConsumed = [s](size_t) { s->conn.creditRequest(*s); };
     lastActivity_ = Clock::now();
     auto exchange = s->exchange;
-    asio::co_spawn(executor(), handler_.handle(exchange), [exchange](std::exception_ptr e) {
-      if (!e) return;
-      // The handler broke its contract by throwing: end the exchange so the
-      // client gets an answer instead of a hung stream.
-      WEFT_LOG_ERROR("http2: exchange handler threw");
-      exchange->failBeforeResponse(ProxyError::kUpstreamReset);
-      exchange->responseBody.fail(ProxyError::kUpstreamReset);
-    });
+    handler_.start(exchange, executor());
     exchange->setResponseObserver(s);
   }
 

@@ -4,6 +4,9 @@
 // (upstream/endpoint_pool.h says what each outcome promises). One type for
 // both, so a pool can hand back its connection's send() as it is, without a
 // coroutine frame of its own to translate the result.
+//
+// SendObserver is the same result for a caller that is not a coroutine
+// (Http2ClientConnection::start(), EndpointPool::startNow()).
 #include <cstdint>
 
 #include "core/proxy_error.h"
@@ -16,6 +19,17 @@ struct SendResult {
   SendOutcome outcome = SendOutcome::kOk;
   ProxyError error = ProxyError::kNone;
   int connectErrno = 0;  // set when error is connect-failed/connect-timeout
+};
+
+// Told once how a send started without waiting ended, synchronously, from
+// inside the upstream connection's own event (usually a codec callback): it
+// must not re-enter that connection (post what would).
+class SendObserver {
+ public:
+  virtual void sendDone(const SendResult& result) = 0;
+
+ protected:
+  ~SendObserver() = default;
 };
 
 }  // namespace weft::http

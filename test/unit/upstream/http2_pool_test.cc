@@ -25,6 +25,7 @@
 
 #include "core/metrics.h"
 #include "http/codec/http2_codec.h"
+#include "scripted_h2_upstream.h"
 
 namespace weft::upstream {
 namespace {
@@ -32,120 +33,16 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-using http::Http2BodyChunk;
-using http::Http2Codec;
-using http::Http2HeadersKind;
-using http::Http2Mode;
+using scripted::kTuple;
+using scripted::ScriptedConn;
+using scripted::sleepFor;
 namespace h2error = http::h2error;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-asio::awaitable<void> sleepFor(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  co_await t.async_wait(kTuple);
-}
-
-// One upstream connection speaking through the server-side codec.
-struct ScriptedConn : http::Http2Events {
-  explicit ScriptedConn(tcp::socket s) : sock(std::move(s)), codec(Http2Mode::kServer, *this) { codec.start(); }
-
-  void onHeadersBegin(int32_t id, Http2HeadersKind kind) override { kinds[id] = kind; }
-  void onPseudoHeader(int32_t id, std::string_view n, std::string_view v) override {
-    if (n == ":path") paths[id] = v;
-  }
-  void onHeader(int32_t id, std::string_view n, std::string_view v) override {
-    if (kinds[id] == Http2HeadersKind::kTrailers) trailers[id].add(n, v);
-  }
-  void onHeadersEnd(int32_t id, bool) override {
-    if (kinds[id] != Http2HeadersKind::kRequest) return;
-    requests.push_back(id);
-    if (onRequest) onRequest(*this, id);
-  }
-  void onData(int32_t id, std::string_view d) override {
-    bodies[id].append(d);
-    codec.consumeStream(id, d.size());
-  }
-  void onStreamEnd(int32_t id) override { ended.insert(id); }
-  void onRstStream(int32_t id, uint32_t code) override { resets[id] = code; }
-  Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t len) override {
-    auto& o = out[id];
-    size_t n = std::min(len, o.size() - sent[id]);
-    if (n == 0 && !outEnd[id]) return {Http2BodyChunk::Kind::kDeferred};
-    std::copy_n(o.data() + sent[id], n, buf);
-    sent[id] += n;
-    Http2BodyChunk c;
-    c.length = n;
-    c.end = outEnd[id] && sent[id] == o.size();
-    c.trailers = &outTrailers[id];
-    return c;
-  }
-
-  void respond(int32_t id, std::string body, bool end = true, http::HeaderList trailers = {}) {
-    out[id] = std::move(body);
-    outEnd[id] = end;
-    outTrailers[id] = std::move(trailers);
-    http::ResponseHead head;
-    head.status = 200;
-    head.headers.add("x-upstream", "scripted");
-    codec.submitResponse(id, head, true);
-  }
-
-  asio::awaitable<void> run() {
-    std::vector<char> buf(65536);
-    co_await flush();
-    for (;;) {
-      auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), kTuple);
-      if (ec) break;
-      if (silent) continue;  // blackholed: reads vanish, nothing comes back (no RST, no PING ack)
-      codec.receive(std::string_view(buf.data(), n));
-      co_await flush();
-      if (closeNow) {
-        sock.close();
-        break;
-      }
-    }
-  }
-  asio::awaitable<void> flush() {
-    std::string o;
-    codec.drainOutput(o);
-    if (!o.empty()) {
-      bytesSent += o.size();
-      co_await asio::async_write(sock, asio::buffer(o), kTuple);
-    }
-  }
-
-  tcp::socket sock;
-  Http2Codec codec;
-  std::function<void(ScriptedConn&, int32_t)> onRequest;
-  std::map<int32_t, Http2HeadersKind> kinds;
-  std::map<int32_t, std::string> paths, bodies, out;
-  std::map<int32_t, size_t> sent;
-  std::map<int32_t, bool> outEnd;
-  std::map<int32_t, http::HeaderList> outTrailers, trailers;
-  std::map<int32_t, uint32_t> resets;
-  std::set<int32_t> ended;
-  std::vector<int32_t> requests;
-  bool closeNow = false;
-  bool silent = false;
-  size_t bytesSent = 0;
-};
 
 class Http2PoolTest : public ::testing::Test {
  protected:
-  Http2PoolTest() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+  Http2PoolTest() {
     options_.cluster = "h2pool.test:80";
     options_.connectTimeout = 1000ms;
-    asio::co_spawn(io_, acceptLoop(), asio::detached);
-  }
-
-  asio::awaitable<void> acceptLoop() {
-    for (;;) {
-      auto [ec, sock] = co_await acceptor_.async_accept(kTuple);
-      if (ec) co_return;
-      auto conn = std::make_shared<ScriptedConn>(std::move(sock));
-      conn->onRequest = onRequest_;
-      conns_.push_back(conn);
-      asio::co_spawn(io_, [conn]() -> asio::awaitable<void> { co_await conn->run(); }, asio::detached);
-    }
   }
 
   std::shared_ptr<http::Exchange> makeExchange(std::string path, std::string body = {}) {
@@ -181,20 +78,18 @@ class Http2PoolTest : public ::testing::Test {
   }
 
   asio::io_context io_;
-  tcp::acceptor acceptor_;
+  scripted::ScriptedUpstream upstream_{io_};
   PoolOptions options_;
-  std::function<void(ScriptedConn&, int32_t)> onRequest_;
-  std::vector<std::shared_ptr<ScriptedConn>> conns_;
 };
 
 TEST_F(Http2PoolTest, ForwardsAndReusesOneConnection) {
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     http::HeaderList t;
     t.add("grpc-status", "0");
     c.respond(id, "reply-" + c.paths[id], true, t);
   };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     std::vector<std::shared_ptr<http::Exchange>> exs;
     int finished = 0;
     for (int i = 0; i < 5; ++i) {
@@ -216,14 +111,91 @@ TEST_F(Http2PoolTest, ForwardsAndReusesOneConnection) {
       EXPECT_EQ(ex->responseBody.trailers().get("grpc-status"), "0");
     }
     while (finished < 5) co_await sleepFor(5ms);
-    EXPECT_EQ(conns_.size(), 1u) << "concurrent sends share one connection";
+    EXPECT_EQ(upstream_.conns.size(), 1u) << "concurrent sends share one connection";
     EXPECT_EQ(pool.openConnections(), 1u);
-    EXPECT_EQ(conns_[0]->bodies[1], "body");
+    EXPECT_EQ(upstream_.conns[0]->bodies[1], "body");
+  });
+}
+
+// What startNow() tells: every result, in order.
+struct RecordingObserver final : http::SendObserver {
+  void sendDone(const SendResult& r) override { results.push_back(r); }
+  std::vector<SendResult> results;
+};
+
+TEST_F(Http2PoolTest, StartNowNeedsAConnectionWithRoomAndTellsItsObserverOnce) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) { c.respond(id, "reply-" + c.paths[id]); };
+  run([&]() -> asio::awaitable<void> {
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
+    auto observer = std::make_shared<RecordingObserver>();
+    // No connection yet: starting now would mean waiting for a connect.
+    EXPECT_FALSE(pool.canStartNow());
+    EXPECT_FALSE(pool.startNow(makeExchange("/early"), observer));
+    EXPECT_EQ(observer.use_count(), 1) << "refused: the observer is not kept";
+    auto first = co_await pool.send(makeExchange("/open"), false);
+    EXPECT_EQ(first.outcome, SendOutcome::kOk);
+
+    EXPECT_TRUE(pool.canStartNow());
+    auto ex = makeExchange("/now", "payload");
+    if (!pool.startNow(ex, observer)) {
+      ADD_FAILURE() << "an open connection with room: started now";
+      co_return;
+    }
+    EXPECT_TRUE(observer->results.empty()) << "told when the stream is over, never from startNow()";
+    for (int i = 0; i < 200 && observer->results.empty(); ++i) co_await sleepFor(5ms);
+    EXPECT_EQ(observer->results.size(), 1u);
+    if (observer->results.empty()) co_return;
+    EXPECT_EQ(observer->results[0].outcome, SendOutcome::kOk);
+    EXPECT_EQ(co_await readAll(ex->responseBody), "reply-/now");
+    EXPECT_EQ(upstream_.conns.size(), 1u) << "started on the open connection";
+    EXPECT_EQ(upstream_.conns[0]->bodies[3], "payload");
+    co_await sleepFor(20ms);
+    EXPECT_EQ(observer->results.size(), 1u) << "told once";
+    EXPECT_EQ(observer.use_count(), 1) << "let go once told";
+
+    pool.drain();
+    EXPECT_FALSE(pool.canStartNow());
+    EXPECT_FALSE(pool.startNow(makeExchange("/drained"), observer));
+  });
+}
+
+TEST_F(Http2PoolTest, AStartedRequestWaitsForItsBodyAndSendsItWhenItComes) {
+  // The upstream answers at once; the stream stays open until our half ends.
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) { c.respond(id, "early answer"); };
+  run([&]() -> asio::awaitable<void> {
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
+    EXPECT_EQ((co_await pool.send(makeExchange("/open"), false)).outcome, SendOutcome::kOk);
+    auto ex = std::make_shared<http::Exchange>(io_.get_executor());
+    ex->request.method = "POST";
+    ex->request.authority = "h2pool.test:80";
+    ex->request.path = "/late-body";
+    ex->request.hasBody = true;  // and none of it here yet
+    auto observer = std::make_shared<RecordingObserver>();
+    if (!pool.startNow(ex, observer)) {
+      ADD_FAILURE() << "an open connection with room: started now";
+      co_return;
+    }
+    co_await ex->waitResponse();
+    EXPECT_EQ(co_await readAll(ex->responseBody), "early answer");
+    co_await sleepFor(30ms);
+    auto& upstream = *upstream_.conns[0];
+    EXPECT_TRUE(observer->results.empty()) << "the request is not over while its body is owed";
+    EXPECT_EQ(upstream.ended.count(3), 0u);
+    ex->requestBody.push("late ");
+    co_await sleepFor(10ms);
+    ex->requestBody.push("body");
+    ex->requestBody.finish();
+    for (int i = 0; i < 200 && observer->results.empty(); ++i) co_await sleepFor(5ms);
+    EXPECT_EQ(observer->results.size(), 1u);
+    if (observer->results.empty()) co_return;
+    EXPECT_EQ(observer->results[0].outcome, SendOutcome::kOk);
+    EXPECT_EQ(upstream.bodies[3], "late body");
+    EXPECT_EQ(upstream.ended.count(3), 1u) << "END_STREAM after the last byte";
   });
 }
 
 TEST_F(Http2PoolTest, GoawayAboveLastStreamIdIsNotProcessedAndNextSendUsesANewConnection) {
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     if (c.requests.size() == 2) {
       // The second stream crossed our GOAWAY: it was never processed.
       c.codec.submitGoaway(h2error::kNoError, c.requests[0]);
@@ -232,11 +204,11 @@ TEST_F(Http2PoolTest, GoawayAboveLastStreamIdIsNotProcessedAndNextSendUsesANewCo
     if (c.requests.size() == 1 && c.paths[id] == "/after") c.respond(id, "fresh");
   };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto a = makeExchange("/a");
     std::optional<SendResult> ra;
     asio::co_spawn(io_, [&]() -> asio::awaitable<void> { ra = co_await pool.send(a, false); }, asio::detached);
-    while (conns_.empty() || conns_[0]->requests.empty()) co_await sleepFor(5ms);
+    while (upstream_.conns.empty() || upstream_.conns[0]->requests.empty()) co_await sleepFor(5ms);
     auto b = makeExchange("/b");
     auto rb = co_await pool.send(b, false);
     EXPECT_EQ(rb.outcome, SendOutcome::kNotProcessed);
@@ -249,16 +221,16 @@ TEST_F(Http2PoolTest, GoawayAboveLastStreamIdIsNotProcessedAndNextSendUsesANewCo
     auto rc = co_await pool.send(c, true);
     EXPECT_EQ(rc.outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(c->responseBody), "fresh");
-    EXPECT_EQ(conns_.size(), 2u);
+    EXPECT_EQ(upstream_.conns.size(), 2u);
   });
 }
 
 TEST_F(Http2PoolTest, RefusedStreamIsNotProcessedOtherResetsFail) {
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     c.codec.resetStream(id, c.paths[id] == "/refuse" ? h2error::kRefusedStream : h2error::kInternalError);
   };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto r1 = co_await pool.send(makeExchange("/refuse"), false);
     EXPECT_EQ(r1.outcome, SendOutcome::kNotProcessed);
     auto r2 = co_await pool.send(makeExchange("/internal"), false);
@@ -268,12 +240,12 @@ TEST_F(Http2PoolTest, RefusedStreamIsNotProcessedOtherResetsFail) {
 }
 
 TEST_F(Http2PoolTest, ConnectionLostMidStreamFailsTheBodyWithUpstreamReset) {
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     c.respond(id, "part", /*end=*/false);
     c.closeNow = true;  // after this flush: no trailers, no RST (grpc-js / Netty style)
   };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto ex = makeExchange("/stream");
     auto r = co_await pool.send(ex, false);
     EXPECT_EQ(r.outcome, SendOutcome::kOk);
@@ -287,9 +259,9 @@ TEST_F(Http2PoolTest, ConnectionLostMidStreamFailsTheBodyWithUpstreamReset) {
 }
 
 TEST_F(Http2PoolTest, ConnectionLostBeforeHeadFails) {
-  onRequest_ = [](ScriptedConn& c, int32_t) { c.closeNow = true; };
+  upstream_.onRequest = [](ScriptedConn& c, int32_t) { c.closeNow = true; };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto ex = makeExchange("/x");
     auto r = co_await pool.send(ex, false);
     EXPECT_EQ(r.outcome, SendOutcome::kFailed);
@@ -299,9 +271,9 @@ TEST_F(Http2PoolTest, ConnectionLostBeforeHeadFails) {
 
 TEST_F(Http2PoolTest, SlowReaderIsBoundedByTheStreamWindow) {
   constexpr size_t kBody = 4 << 20;
-  onRequest_ = [](ScriptedConn& c, int32_t id) { c.respond(id, std::string(kBody, 'w')); };
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) { c.respond(id, std::string(kBody, 'w')); };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto ex = makeExchange("/big");
     std::optional<SendResult> r;
     asio::co_spawn(io_, [&]() -> asio::awaitable<void> { r = co_await pool.send(ex, false); }, asio::detached);
@@ -310,7 +282,7 @@ TEST_F(Http2PoolTest, SlowReaderIsBoundedByTheStreamWindow) {
     // Nobody reads: the proxy holds at most one stream window.
     EXPECT_LE(ex->responseBody.buffered(), options_.bodyBufferBytes);
     EXPECT_GT(ex->responseBody.buffered(), 0u);
-    EXPECT_LT(conns_[0]->bytesSent, 2 * options_.bodyBufferBytes);
+    EXPECT_LT(upstream_.conns[0]->bytesSent, 2 * options_.bodyBufferBytes);
     auto body = co_await readAll(ex->responseBody);
     EXPECT_EQ(body.size(), kBody);
     while (!r) co_await sleepFor(5ms);
@@ -319,28 +291,28 @@ TEST_F(Http2PoolTest, SlowReaderIsBoundedByTheStreamWindow) {
 }
 
 TEST_F(Http2PoolTest, CancelResetsOnlyThatStream) {
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     if (c.paths[id] == "/keep") c.respond(id, "kept");
     // "/cancel" gets no answer.
   };
   run([&]() -> asio::awaitable<void> {
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto doomed = makeExchange("/cancel");
     std::optional<SendResult> rd;
     asio::co_spawn(io_, [&]() -> asio::awaitable<void> { rd = co_await pool.send(doomed, false); }, asio::detached);
-    while (conns_.empty() || conns_[0]->requests.empty()) co_await sleepFor(5ms);
+    while (upstream_.conns.empty() || upstream_.conns[0]->requests.empty()) co_await sleepFor(5ms);
     doomed->cancel(ProxyError::kTimeout);
     while (!rd) co_await sleepFor(5ms);
-    for (int i = 0; i < 100 && conns_[0]->resets.empty(); ++i) co_await sleepFor(5ms);
-    EXPECT_EQ(conns_[0]->resets.size(), 1u);
-    if (!conns_[0]->resets.empty()) {
-      EXPECT_EQ(conns_[0]->resets.begin()->second, h2error::kCancel);
+    for (int i = 0; i < 100 && upstream_.conns[0]->resets.empty(); ++i) co_await sleepFor(5ms);
+    EXPECT_EQ(upstream_.conns[0]->resets.size(), 1u);
+    if (!upstream_.conns[0]->resets.empty()) {
+      EXPECT_EQ(upstream_.conns[0]->resets.begin()->second, h2error::kCancel);
     }
     auto keep = makeExchange("/keep");
     auto r = co_await pool.send(keep, false);
     EXPECT_EQ(r.outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(keep->responseBody), "kept");
-    EXPECT_EQ(conns_.size(), 1u);
+    EXPECT_EQ(upstream_.conns.size(), 1u);
   });
 }
 
@@ -354,13 +326,13 @@ TEST_F(Http2PoolTest, UnansweredKeepalivePingClosesAndReplacesTheConnection) {
   options_.keepaliveTimeout = 200ms;
   // The first connection's peer goes dark once it has the request (incident
   // 003's blackhole: no RST, no FIN); later connections answer.
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     if (c.paths[id] == "/dark") c.silent = true;
     else c.respond(id, "alive");
   };
   run([&]() -> asio::awaitable<void> {
     auto before = keepaliveClosures();
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto start = std::chrono::steady_clock::now();
     auto r = co_await pool.send(makeExchange("/dark"), false);
     auto took = std::chrono::steady_clock::now() - start;
@@ -375,14 +347,14 @@ TEST_F(Http2PoolTest, UnansweredKeepalivePingClosesAndReplacesTheConnection) {
     r = co_await pool.send(ex, false);
     EXPECT_EQ(r.outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(ex->responseBody), "alive");
-    EXPECT_EQ(conns_.size(), 2u) << "replaced by a new connection";
+    EXPECT_EQ(upstream_.conns.size(), 2u) << "replaced by a new connection";
   });
 }
 
 TEST_F(Http2PoolTest, SlowPeerThatAnswersPingsKeepsItsConnection) {
   options_.keepaliveInterval = 100ms;
   options_.keepaliveTimeout = 300ms;  // generous: the machine is loaded, the peer shares our thread
-  onRequest_ = [this](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [this](ScriptedConn& c, int32_t id) {
     // Answers after several keepalive rounds; PINGs are acknowledged meanwhile.
     asio::co_spawn(
         io_,
@@ -395,13 +367,13 @@ TEST_F(Http2PoolTest, SlowPeerThatAnswersPingsKeepsItsConnection) {
   };
   run([&]() -> asio::awaitable<void> {
     auto before = keepaliveClosures();
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto ex = makeExchange("/slow");
     auto r = co_await pool.send(ex, false);
     EXPECT_EQ(r.outcome, SendOutcome::kOk);
     EXPECT_EQ(co_await readAll(ex->responseBody), "late");
     EXPECT_EQ(keepaliveClosures(), before);
-    EXPECT_EQ(conns_.size(), 1u);
+    EXPECT_EQ(upstream_.conns.size(), 1u);
   });
 }
 
@@ -411,13 +383,13 @@ TEST_F(Http2PoolTest, QuietStreamWithNothingToAnswerIsNotPinged) {
   // A head and some body, then silence — a watch stream with no news. We
   // owe nothing and wait for nothing, so no PING: had one gone out, the
   // silent peer would not answer it and the stream would be cut.
-  onRequest_ = [](ScriptedConn& c, int32_t id) {
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) {
     c.respond(id, "part", /*end=*/false);
     c.silent = true;
   };
   run([&]() -> asio::awaitable<void> {
     auto before = keepaliveClosures();
-    Http2Pool pool(io_.get_executor(), acceptor_.local_endpoint(), options_);
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto ex = makeExchange("/watch");
     std::optional<SendResult> r;
     asio::co_spawn(io_, [&]() -> asio::awaitable<void> { r = co_await pool.send(ex, false); }, asio::detached);

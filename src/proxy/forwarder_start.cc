@@ -1,0 +1,68 @@
+// Forwarder::start(): a request forwarded without a coroutine. When the
+// cluster is settled and the picked endpoint's connection has room, the
+// request is sent from the server session's own event and its end is handled
+// in the upstream connection's callback: no coroutine frames, no spawn, no
+// wake-up to post and resume per request (docs/benchmarks.md). Anything that
+// would wait, and every result but kOk, goes to the coroutine (run()).
+#include <boost/asio/post.hpp>
+
+#include "proxy/forwarder.h"
+
+namespace weft::proxy {
+
+void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) {
+  if (!startNow(exchange)) ExchangeHandler::start(std::move(exchange), ex);
+}
+
+bool Forwarder::startNow(const std::shared_ptr<http::Exchange>& exchange) {
+  // Nothing here may change anything until the send is sure to start: if it
+  // cannot, handle() does all of it again.
+  auto entry = route(exchange->request, false);
+  if (!entry) return false;
+  if (const auto* d = entry->discovered.get(); d && (!d->settled() || discoveredError(*d) != ProxyError::kNone))
+    return false;
+  const bool grpc = exchange->request.isGrpc();
+  auto pick = entry->cluster->pickIfReady(protocolFor(entry->config, exchange->request, grpc));
+  if (!pick.pool || !pick.pool->canStartNow()) return false;
+
+  if (entry->discovered) entry->discovered->used = true;
+  auto f = admit(exchange, entry, ProxyError::kNone, grpc);
+  f->a.pick = std::move(pick);
+  startAttempt(*entry, *exchange, f->a);
+  f->sentPool = f->a.pick.pool;
+  f->sentState = f->a.pick.state;
+  auto pool = std::move(f->a.pick.pool);
+  f->a.pick = {};  // see Forwarding: the stream holds f
+  if (!pool->startNow(exchange, f)) f->sendDone({upstream::SendOutcome::kNotProcessed, ProxyError::kNone, 0});
+  return true;
+}
+
+void Forwarder::Forwarding::sendDone(const upstream::SendResult& result) {
+  auto cluster = entry.lock();
+  a.pick = {ProxyError::kNone, sentPool.lock(), sentState.lock()};
+  if (!cluster) {
+    // The cluster left the config while the request was out: nothing to
+    // retry with or to count for.
+    if (result.outcome != upstream::SendOutcome::kOk)
+      exchange->failBeforeResponse(result.outcome == upstream::SendOutcome::kFailed ? result.error
+                                                                                    : ProxyError::kUpstreamReset);
+    a.pick = {};
+    exchange->requestBody.stopRetaining();
+    return;
+  }
+  if (result.outcome == upstream::SendOutcome::kOk) {
+    forwarder.endAttempt(*cluster, *exchange, a, result);
+    a.pick = {};
+    forwarder.finish(*this, *cluster);
+    return;
+  }
+  // A retry or an error to map: the coroutine's business. Posted, since this
+  // is the upstream connection's own callback (http/session/send_result.h).
+  boost::asio::post(forwarder.ex_, [self = shared_from_this(), cluster = std::move(cluster), result]() mutable {
+    auto& fw = self->forwarder;
+    auto exchange = self->exchange;
+    spawn(fw.ex_, fw.run(std::move(self), std::move(cluster), result), std::move(exchange));
+  });
+}
+
+}  // namespace weft::proxy
