@@ -4,8 +4,6 @@
 // in the upstream connection's callback: no coroutine frames, no spawn, no
 // wake-up to post and resume per request (docs/benchmarks.md). Anything that
 // would wait, and every result but kOk, goes to the coroutine (run()).
-#include <boost/asio/post.hpp>
-
 #include "proxy/forwarder.h"
 
 namespace weft::proxy {
@@ -56,13 +54,9 @@ void Forwarder::Forwarding::sendDone(const upstream::SendResult& result) {
     forwarder.finish(*this, *cluster);
     return;
   }
-  // A retry or an error to map: the coroutine's business. Posted, since this
-  // is the upstream connection's own callback (http/session/send_result.h).
-  boost::asio::post(forwarder.ex_, [self = shared_from_this(), cluster = std::move(cluster), result]() mutable {
-    auto& fw = self->forwarder;
-    auto exchange = self->exchange;
-    spawn(fw.ex_, fw.run(std::move(self), std::move(cluster), result), std::move(exchange));
-  });
+  // A retry or an error to map: the coroutine's business.
+  auto self = shared_from_this();
+  spawn(forwarder.ex_, forwarder.run(self, std::move(cluster), result), exchange);
 }
 
 }  // namespace weft::proxy

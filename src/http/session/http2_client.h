@@ -42,6 +42,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -80,8 +82,9 @@ class Http2ClientConnection final : public Http2Transport {
   bool retired() const;
   size_t activeStreams() const { return streams_.size(); }
   // Opens a stream for the exchange now, without waiting: `observer` is kept
-  // until it is told, once, how the stream ended (the outcomes above). False
-  // (nothing kept, nothing told): no stream could be opened, kNotProcessed.
+  // until it is told, once, how the stream ended (the outcomes above), from a
+  // handler posted when it ended. False (nothing kept, nothing told): no
+  // stream could be opened, kNotProcessed.
   bool start(std::shared_ptr<Exchange> exchange, std::shared_ptr<SendObserver> observer);
   // start() for a coroutine: suspends until the stream is over.
   boost::asio::awaitable<SendResult> send(std::shared_ptr<Exchange> exchange);
@@ -100,6 +103,7 @@ class Http2ClientConnection final : public Http2Transport {
   void cancelStream(Stream& s);  // the exchange was cancelled: RST_STREAM(CANCEL) unless it ended
   void creditResponse(int32_t id);
   void resumeRequestBody(Stream& s);  // a deferred request body has bytes again
+  void tellLater(std::shared_ptr<SendObserver> observer, const SendResult& result);
   void retireIfIdle();
 
   void onHeadersBegin(int32_t id, Http2HeadersKind kind) override;
@@ -120,6 +124,8 @@ class Http2ClientConnection final : public Http2Transport {
 
   Http2ClientOptions options_;
   StreamTable<Stream> streams_;
+  // Observers of streams that ended, told by one posted handler (tellLater).
+  std::vector<std::pair<std::shared_ptr<SendObserver>, SendResult>> toTell_;
   uint64_t requestsStarted_ = 0;
   bool goaway_ = false;
   bool shuttingDown_ = false;

@@ -21,9 +21,9 @@ struct SendResult {
   int connectErrno = 0;  // set when error is connect-failed/connect-timeout
 };
 
-// Told once how a send started without waiting ended, synchronously, from
-// inside the upstream connection's own event (usually a codec callback): it
-// must not re-enter that connection (post what would).
+// Told once how a send started without waiting ended: from a handler of its
+// own, posted when the upstream connection saw the end (never from inside
+// that connection's codec callbacks, so it may start the next send at once).
 class SendObserver {
  public:
   virtual void sendDone(const SendResult& result) = 0;

@@ -159,6 +159,45 @@ TEST_F(Http2PoolTest, StartNowNeedsAConnectionWithRoomAndTellsItsObserverOnce) {
   });
 }
 
+TEST_F(Http2PoolTest, AnObserverMayStartTheNextRequestOnTheSameConnection) {
+  // Told outside the connection's codec callbacks: sending again from
+  // sendDone() is allowed (the forwarder's retries do just that).
+  upstream_.onRequest = [](ScriptedConn& c, int32_t id) { c.respond(id, "reply-" + c.paths[id]); };
+  struct Chain final : http::SendObserver {
+    Http2Pool* pool = nullptr;
+    std::function<std::shared_ptr<http::Exchange>()> next;
+    std::vector<SendResult> results;
+    std::vector<std::shared_ptr<http::Exchange>> sent;
+    std::weak_ptr<Chain> self;
+    void sendDone(const SendResult& r) override {
+      results.push_back(r);
+      if (results.size() < 3) {
+        sent.push_back(next());
+        EXPECT_TRUE(pool->startNow(sent.back(), self.lock()));
+      }
+    }
+  };
+  run([&]() -> asio::awaitable<void> {
+    Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
+    EXPECT_EQ((co_await pool.send(makeExchange("/open"), false)).outcome, SendOutcome::kOk);
+    auto chain = std::make_shared<Chain>();
+    chain->pool = &pool;
+    chain->self = chain;
+    int n = 0;
+    chain->next = [&] { return makeExchange("/chain" + std::to_string(++n)); };
+    chain->sent.push_back(chain->next());
+    if (!pool.startNow(chain->sent.back(), chain)) {
+      ADD_FAILURE() << "an open connection with room: started now";
+      co_return;
+    }
+    for (int i = 0; i < 400 && chain->results.size() < 3; ++i) co_await sleepFor(5ms);
+    EXPECT_EQ(chain->results.size(), 3u);
+    for (auto& r : chain->results) EXPECT_EQ(r.outcome, SendOutcome::kOk);
+    for (auto& ex : chain->sent) EXPECT_EQ(co_await readAll(ex->responseBody), "reply-" + ex->request.path);
+    EXPECT_EQ(upstream_.conns.size(), 1u);
+  });
+}
+
 TEST_F(Http2PoolTest, AStartedRequestWaitsForItsBodyAndSendsItWhenItComes) {
   // The upstream answers at once; the stream stays open until our half ends.
   upstream_.onRequest = [](ScriptedConn& c, int32_t id) { c.respond(id, "early answer"); };
