@@ -20,7 +20,11 @@ bool Forwarder::startNow(const std::shared_ptr<http::Exchange>& exchange) {
   if (const auto* d = entry->discovered.get(); d && (!d->settled() || discoveredError(*d) != ProxyError::kNone))
     return false;
   const bool grpc = exchange->request.isGrpc();
-  auto pick = entry->cluster->pickIfReady(protocolFor(entry->config, exchange->request, grpc));
+  auto protocol = protocolFor(entry->config, exchange->request, grpc);
+  // An HTTP/1 connection carries one exchange at a time, written and read
+  // by a coroutine of its own: its pool never starts one without waiting.
+  if (protocol == upstream::PoolProtocol::kHttp1) return false;
+  auto pick = entry->cluster->pickIfReady(protocol);
   if (!pick.pool || !pick.pool->canStartNow()) return false;
 
   if (entry->discovered) entry->discovered->used = true;
