@@ -282,14 +282,14 @@ boost::asio::awaitable<void> Forwarder::run(std::shared_ptr<Forwarding> f, std::
         .inc();
   }
   a.pick = {};
-  finish(*f, *entry);
+  finish(*f, entry.get());
 }
 
-void Forwarder::finish(Forwarding& f, ClusterEntry& entry) {
+void Forwarder::finish(Forwarding& f, ClusterEntry* entry) {
   f.exchange->mayRetryResponse = false;
   f.exchange->requestBody.stopRetaining();
   if (f.deadline) f.deadline->cancel();
-  record(entry, *f.exchange, f.grpc);
+  if (entry) record(*entry, *f.exchange, f.grpc);
 }
 
 std::optional<boost::asio::steady_timer> Forwarder::armDeadline(const ClusterEntry& entry,

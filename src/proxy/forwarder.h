@@ -165,8 +165,9 @@ class Forwarder final : public http::ExchangeHandler {
   // coroutine whose result did not end the request.
   boost::asio::awaitable<void> run(std::shared_ptr<Forwarding> f, std::shared_ptr<ClusterEntry> entry,
                                    std::optional<upstream::SendResult> first);
-  // The request is over: telemetry.
-  void finish(Forwarding& f, ClusterEntry& entry);
+  // The request is over: telemetry (none if `entry` is null: the cluster left
+  // the config while the request was out).
+  void finish(Forwarding& f, ClusterEntry* entry);
   bool startNow(const std::shared_ptr<http::Exchange>& exchange);
   // The upstream protocol: the cluster's, or the client's (gRPC: HTTP/2).
   static upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc);

@@ -1,9 +1,10 @@
 // Forwarder::start(): a request forwarded without a coroutine. When the
 // cluster is settled and the picked endpoint's connection has room, the
-// request is sent from the server session's own event and its end is handled
-// in the upstream connection's callback: no coroutine frames, no spawn, no
-// wake-up to post and resume per request (docs/benchmarks.md). Anything that
-// would wait, and every result but kOk, goes to the coroutine (run()).
+// request is sent from the server session's own event, and its end is
+// handled when the upstream connection tells its observer (one handler per
+// batch of ended streams): no coroutine frames, no spawn, no resume per
+// request (docs/benchmarks.md). Anything that would wait, and every result
+// but kOk, goes to the coroutine (run()).
 #include "proxy/forwarder.h"
 
 namespace weft::proxy {
@@ -49,13 +50,13 @@ void Forwarder::Forwarding::sendDone(const upstream::SendResult& result) {
       exchange->failBeforeResponse(result.outcome == upstream::SendOutcome::kFailed ? result.error
                                                                                     : ProxyError::kUpstreamReset);
     a.pick = {};
-    exchange->requestBody.stopRetaining();
+    forwarder.finish(*this, nullptr);
     return;
   }
   if (result.outcome == upstream::SendOutcome::kOk) {
     forwarder.endAttempt(*cluster, *exchange, a, result);
     a.pick = {};
-    forwarder.finish(*this, *cluster);
+    forwarder.finish(*this, cluster.get());
     return;
   }
   // A retry or an error to map: the coroutine's business.

@@ -194,12 +194,11 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
 }
 
 void Http2ClientConnection::tellLater(std::shared_ptr<SendObserver> observer, const SendResult& result) {
-  // One handler per batch of streams that ended in the same event, run after
-  // the handlers that event queued: the answers relayed meanwhile are
-  // written out before the observers' bookkeeping runs. Telling them at once
-  // put that work between our read and the writes, and the next read then
-  // found fewer requests waiting: more syscalls per request under load
-  // (docs/benchmarks.md).
+  // One handler for the streams that ended in the same event, run after the
+  // handlers that event queued (the writes of the answers relayed meanwhile
+  // come first), and never inside this connection's codec callbacks: an
+  // observer may send again at once (docs/benchmarks.md, "Fewer
+  // instructions, smaller batches", for how the choice was measured).
   bool first = toTell_.empty();
   toTell_.push_back({std::move(observer), result});
   if (!first) return;
