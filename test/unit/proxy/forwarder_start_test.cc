@@ -67,8 +67,9 @@ class ForwarderStart : public ::testing::Test {
     EXPECT_TRUE(first->endpoint.empty()) << "no connection yet: this one waits, in the coroutine";
     ASSERT_TRUE(runUntilOver(first));
     ASSERT_EQ(first->response.status, 200);
-    // The coroutine's own end (telemetry) comes after the stream's.
-    runUntil([] { return false; }, 20ms);
+    // The coroutine's own end (telemetry) comes after the stream's: until
+    // only `first` and `exchanges` hold the exchange.
+    ASSERT_TRUE(runUntil([&] { return first.use_count() == 2; }));
   }
   static int64_t responses(std::string_view statusClass) {
     return MetricsRegistry::global().valueOf(
@@ -90,9 +91,13 @@ class ForwarderStart : public ::testing::Test {
     asio::co_spawn(io, c.flush(), asio::detached);
   }
 
+  // The forwarder goes only when it is done with every request: a request's
+  // coroutine may still run after its answer has arrived (the stream's own
+  // end comes later), and must not outlive the forwarder.
   void TearDown() override {
     EXPECT_TRUE(runUntil([&] {
-      return std::all_of(exchanges.begin(), exchanges.end(), [](auto& e) { return e->responseBody.ended(); });
+      return std::all_of(exchanges.begin(), exchanges.end(),
+                         [](auto& e) { return e->responseBody.ended() && e.use_count() == 1; });
     }));
     fwd.reset();
     runUntil([] { return false; }, 10ms);
