@@ -10,7 +10,13 @@
 namespace weft::proxy {
 
 void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) {
-  if (!startNow(exchange)) ExchangeHandler::start(std::move(exchange), ex);
+  try {
+    if (startNow(exchange)) return;
+  } catch (...) {  // start() never throws (http/session/exchange.h)
+    failThrown(*exchange, std::current_exception());
+    return;
+  }
+  ExchangeHandler::start(std::move(exchange), ex);
 }
 
 bool Forwarder::startNow(const std::shared_ptr<http::Exchange>& exchange) {

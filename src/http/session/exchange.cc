@@ -72,26 +72,32 @@ void Exchange::cancel(ProxyError why) {
 }
 
 void ExchangeHandler::start(std::shared_ptr<Exchange> exchange, const boost::asio::any_io_executor& ex) {
-  auto coroutine = handle(exchange);
-  spawn(ex, std::move(coroutine), std::move(exchange));
+  try {
+    // handle() need not be a coroutine: what it does before its first
+    // suspension runs here, and may throw here.
+    spawn(ex, handle(exchange), exchange);
+  } catch (...) {
+    failThrown(*exchange, std::current_exception());
+  }
 }
 
 void ExchangeHandler::spawn(const boost::asio::any_io_executor& ex, boost::asio::awaitable<void> coroutine,
                             std::shared_ptr<Exchange> exchange) {
   boost::asio::co_spawn(ex, std::move(coroutine), [exchange = std::move(exchange)](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& err) {
-      WEFT_LOG_ERROR("exchange handler threw: {}", err.what());
-    } catch (...) {
-      WEFT_LOG_ERROR("exchange handler threw");
-    }
-    // The handler broke its contract: end the exchange so the client gets
-    // an answer instead of a hung stream.
-    exchange->failBeforeResponse(ProxyError::kUpstreamReset);
-    exchange->responseBody.fail(ProxyError::kUpstreamReset);
+    if (e) failThrown(*exchange, e);
   });
+}
+
+void ExchangeHandler::failThrown(Exchange& exchange, std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& err) {
+    WEFT_LOG_ERROR("exchange handler threw: {}", err.what());
+  } catch (...) {
+    WEFT_LOG_ERROR("exchange handler threw");
+  }
+  exchange.failBeforeResponse(ProxyError::kUpstreamReset);
+  exchange.responseBody.fail(ProxyError::kUpstreamReset);
 }
 
 }  // namespace weft::http

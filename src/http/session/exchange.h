@@ -17,6 +17,7 @@
 //   either:     cancel(error) when its peer is gone or a deadline passed; the
 //               other side sees both pipes ended and onCancel runs.
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -113,16 +114,20 @@ class ExchangeHandler {
   virtual boost::asio::awaitable<void> handle(std::shared_ptr<Exchange> exchange) = 0;
   // How a server session hands an exchange over: forwarding begins now,
   // inside the session's own event (a codec callback), and goes on by itself.
-  // This default spawns handle() on `ex` (a handler that throws fails the
-  // exchange, so its client is answered). A handler that can forward without
+  // This default spawns handle() on `ex`. A handler that can forward without
   // suspending (the proxy's, when an upstream connection has room) does that
-  // here instead, and no coroutine is made at all.
+  // here instead, and no coroutine is made at all. Never throws: a handler
+  // that throws, now or later in its coroutine, fails the exchange
+  // (kUpstreamReset), so its client is answered.
   virtual void start(std::shared_ptr<Exchange> exchange, const boost::asio::any_io_executor& ex);
 
  protected:
   // Runs `coroutine` (forwarding `exchange`) on `ex`, as start() does.
   static void spawn(const boost::asio::any_io_executor& ex, boost::asio::awaitable<void> coroutine,
                     std::shared_ptr<Exchange> exchange);
+  // The handler broke its contract by throwing `e`: logged, and the exchange
+  // ended so the client gets an answer instead of a hung stream.
+  static void failThrown(Exchange& exchange, std::exception_ptr e);
 };
 
 }  // namespace weft::http
