@@ -203,8 +203,11 @@ void Http2ClientConnection::tellLater(std::shared_ptr<SendObserver> observer, co
   toTell_.push_back({std::move(observer), result});
   if (!first) return;
   asio::post(executor(), [self = self()] {
-    auto batch = std::exchange(self->toTell_, {});
-    for (auto& [observer, r] : batch) observer->sendDone(r);
+    // Streams that end while these are told (a retry's) queue for the next
+    // handler; the two lists trade places and keep their room.
+    std::swap(self->toTell_, self->telling_);
+    for (auto& [observer, r] : self->telling_) observer->sendDone(r);
+    self->telling_.clear();
   });
 }
 

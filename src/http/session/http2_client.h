@@ -124,8 +124,9 @@ class Http2ClientConnection final : public Http2Transport {
 
   Http2ClientOptions options_;
   StreamTable<Stream> streams_;
-  // Observers of streams that ended, told by one posted handler (tellLater).
-  std::vector<std::pair<std::shared_ptr<SendObserver>, SendResult>> toTell_;
+  // Observers of streams that ended, told by one posted handler (tellLater),
+  // and those it is telling.
+  std::vector<std::pair<std::shared_ptr<SendObserver>, SendResult>> toTell_, telling_;
   uint64_t requestsStarted_ = 0;
   bool goaway_ = false;
   bool shuttingDown_ = false;
