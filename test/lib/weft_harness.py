@@ -92,11 +92,21 @@ def weft_bin():
     return path
 
 
+_ports_handed_out = set()
+
+
 def free_port():
-    """A port the kernel just handed out on 127.0.0.1 (closed again; a later bind may in theory race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port the kernel just handed out on 127.0.0.1 (closed again; a later bind may in theory race),
+    never one this process was given before: two calls in a row can get the same port back from the
+    kernel (seen in CI: a controller's xDS and admin ports came out equal)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise HarnessError("free_port: the kernel kept handing out ports already given to this test")
 
 
 def wait_port(port, timeout=10.0, proc=None, host="127.0.0.1"):
