@@ -6,9 +6,15 @@
 
 namespace weft::net {
 
-// Concurrency hint 1: each context is driven by exactly one thread, which lets
-// Asio drop internal locking in its scheduler.
-Worker::Worker(size_t index) : index_(index), ctx_(1), guard_(ctx_.get_executor()) {}
+// Each context is driven by exactly one thread, and every socket and timer it
+// owns is touched only from that thread (DESIGN.md §3), so Asio's
+// per-descriptor locks guard nothing: UNSAFE_IO drops them (two lock/unlock
+// pairs per socket operation and per ready event). The scheduler's lock and
+// the reactor's registration lock stay: other threads post() work to the
+// worker and timers are queued under the registration lock. It also puts Asio
+// in its one-thread mode (handlers posted from a handler are queued privately
+// and merged once it returns), as a hint of 1 did.
+Worker::Worker(size_t index) : index_(index), ctx_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), guard_(ctx_.get_executor()) {}
 
 WorkerPool::WorkerPool(size_t n) {
   for (size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
