@@ -48,7 +48,9 @@ class Forwarder final : public http::ExchangeHandler {
   // Forwards without a coroutine when nothing has to wait: a known, settled
   // cluster whose picked endpoint has a connection with room (HTTP/2). The
   // request is then on its way when this returns, and its end is handled by
-  // the connection's callback. Otherwise (and for retries) handle() runs.
+  // the connection's callback. Otherwise (and for retries) the attempts run
+  // in a coroutine: handle() when the authority is new or its cluster still
+  // waits for the controller, else run() with what routing found.
   void start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) override;
 
   // Applies a new config's clusters (endpoints and settings). Worker thread.
@@ -168,7 +170,13 @@ class Forwarder final : public http::ExchangeHandler {
   // The request is over: telemetry (none if `entry` is null: the cluster left
   // the config while the request was out).
   void finish(Forwarding& f, ClusterEntry* entry);
-  bool startNow(const std::shared_ptr<http::Exchange>& exchange);
+  // start() for a request whose cluster is known and settled: admits it, then
+  // sends it at once (startNow) or runs its attempts in a coroutine.
+  void startRouted(const std::shared_ptr<http::Exchange>& exchange, std::shared_ptr<ClusterEntry> entry,
+                   const boost::asio::any_io_executor& ex);
+  // Sends an admitted request's first attempt without a coroutine when the
+  // picked endpoint's connection has room; false (nothing changed) otherwise.
+  bool startNow(const std::shared_ptr<Forwarding>& f, ClusterEntry& entry);
   // The upstream protocol: the cluster's, or the client's (gRPC: HTTP/2).
   static upstream::PoolProtocol protocolFor(const ClusterConfig& c, const http::RequestHead& r, bool grpc);
   // The request's deadline: the cluster's request timeout or grpc-timeout,

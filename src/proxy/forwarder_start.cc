@@ -11,7 +11,13 @@ namespace weft::proxy {
 
 void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) {
   try {
-    if (startNow(exchange)) return;
+    // An authority no cluster has yet may be asked of the controller, and a
+    // discovered cluster may not have its first answer: handle() waits.
+    auto entry = route(exchange->request, false);
+    if (entry && (!entry->discovered || entry->discovered->settled())) {
+      startRouted(exchange, std::move(entry), ex);
+      return;
+    }
   } catch (...) {  // start() never throws (http/session/exchange.h)
     failThrown(*exchange, std::current_exception());
     return;
@@ -19,25 +25,31 @@ void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asi
   ExchangeHandler::start(std::move(exchange), ex);
 }
 
-bool Forwarder::startNow(const std::shared_ptr<http::Exchange>& exchange) {
-  // Nothing here may change anything until the send is sure to start: if it
-  // cannot, handle() does all of it again.
-  auto entry = route(exchange->request, false);
-  if (!entry) return false;
-  if (const auto* d = entry->discovered.get(); d && (!d->settled() || discoveredError(*d) != ProxyError::kNone))
-    return false;
-  const bool grpc = exchange->request.isGrpc();
-  auto protocol = protocolFor(entry->config, exchange->request, grpc);
+void Forwarder::startRouted(const std::shared_ptr<http::Exchange>& exchange, std::shared_ptr<ClusterEntry> entry,
+                            const boost::asio::any_io_executor& ex) {
+  // Routed once: what the fallback coroutine needs (the entry, the admitted
+  // request) is handed to it, not worked out again by handle().
+  ProxyError routeError = ProxyError::kNone;
+  if (entry->discovered) {
+    entry->discovered->used = true;
+    routeError = discoveredError(*entry->discovered);
+  }
+  auto f = admit(exchange, entry, routeError, exchange->request.isGrpc());
+  if (!f) return;  // answered (a routing error)
+  if (startNow(f, *entry)) return;
+  spawn(ex, run(std::move(f), std::move(entry), std::nullopt), exchange);
+}
+
+bool Forwarder::startNow(const std::shared_ptr<Forwarding>& f, ClusterEntry& entry) {
   // An HTTP/1 connection carries one exchange at a time, written and read
   // by a coroutine of its own: its pool never starts one without waiting.
-  if (protocol == upstream::PoolProtocol::kHttp1) return false;
-  auto pick = entry->cluster->pickIfReady(protocol);
+  if (f->a.protocol == upstream::PoolProtocol::kHttp1) return false;
+  auto pick = entry.cluster->pickIfReady(f->a.protocol);
   if (!pick.pool || !pick.pool->canStartNow()) return false;
 
-  if (entry->discovered) entry->discovered->used = true;
-  auto f = admit(exchange, entry, ProxyError::kNone, grpc);
+  auto& exchange = f->exchange;
   f->a.pick = std::move(pick);
-  startAttempt(*entry, *exchange, f->a);
+  startAttempt(entry, *exchange, f->a);
   f->sentPool = f->a.pick.pool;
   f->sentState = f->a.pick.state;
   auto pool = std::move(f->a.pick.pool);
