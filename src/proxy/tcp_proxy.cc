@@ -12,6 +12,7 @@
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "net/connect.h"
+#include "net/read_readiness.h"
 
 namespace weft::proxy {
 namespace {
@@ -29,6 +30,7 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::chrono::stea
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), kTuple);
     if (ec || n == 0) break;
+    net::noteShortRead(from, buf.size(), n);
     lastActivity = std::chrono::steady_clock::now();
     bytes.inc(n);
     auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), kTuple);

@@ -2,6 +2,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "net/read_readiness.h"
+
 namespace weft::http::h1io {
 
 using namespace boost::asio::experimental::awaitable_operators;
@@ -27,6 +29,7 @@ boost::asio::awaitable<IoStatus> readSome(boost::asio::ip::tcp::socket& socket, 
     std::tie(ec, n) = co_await socket.async_read_some(into, tuple);
   }
   buf.resize(old + n);
+  net::noteShortRead(socket, maxBytes, n);
   if (ec == boost::asio::error::eof) co_return IoStatus::kEof;
   if (ec) co_return IoStatus::kError;
   co_return IoStatus::kOk;
@@ -38,6 +41,7 @@ boost::asio::awaitable<IoStatus> readSome(boost::asio::ip::tcp::socket& socket, 
   auto [ec, n] =
       co_await socket.async_read_some(boost::asio::buffer(into, maxBytes), boost::asio::as_tuple(boost::asio::use_awaitable));
   buf.commit(n);
+  net::noteShortRead(socket, maxBytes, n);
   if (ec == boost::asio::error::eof) co_return IoStatus::kEof;
   if (ec) co_return IoStatus::kError;
   co_return IoStatus::kOk;

@@ -11,6 +11,7 @@
 #include "http/codec/error_response.h"
 #include "http/codec/http1_parser.h"
 #include "http/codec/http1_serializer.h"
+#include "net/read_readiness.h"
 #include "http/session/http1_io.h"
 #include "net/deadline.h"
 #include "net/drain.h"
@@ -213,9 +214,10 @@ class Http1ServerSession {
   void startRead(size_t n) {
     readOutstanding_ = true;
     char* into = in_.prepare(n);
-    socket_.async_read_some(boost::asio::buffer(into, n), [this, alive = std::weak_ptr<char>(alive_)](
+    socket_.async_read_some(boost::asio::buffer(into, n), [this, alive = std::weak_ptr<char>(alive_), n](
                                                               boost::system::error_code ec, size_t got) {
       if (alive.expired()) return;  // the session is gone
+      net::noteShortRead(socket_, n, got);
       onRead(ec, got);
     });
   }

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/logging.h"
+#include "net/read_readiness.h"
 
 namespace weft::http {
 
@@ -81,6 +82,7 @@ asio::awaitable<void> Http2Transport::readLoop() {
       break;
     }
     lastReceived_ = Clock::now();
+    net::noteShortRead(socket_, readBuf_.size(), n);
     if (!codec_.receive(std::string_view(readBuf_.data(), n))) {
       WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
       closeAfterFlush();
