@@ -9,6 +9,8 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "http/codec/token.h"
+
 namespace weft::http {
 
 namespace beasthttp = boost::beast::http;
@@ -43,17 +45,7 @@ std::string_view http1ErrorReason(Http1Error e) {
 
 namespace {
 
-// RFC 9110 §5.6.2 tchar, as a table: the head pre-scan looks up every byte
-// of every field name.
-constexpr std::array<bool, 256> kTchar = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
-
-bool isTchar(unsigned char c) { return kTchar[c]; }
+bool isTchar(unsigned char c) { return kTokenChars[c]; }
 
 // Whether any byte is a control character (below 0x20, HTAB included) or DEL,
 // eight bytes at a time: a header line almost never has one, and then neither
@@ -101,11 +93,14 @@ Http1Error scanLineEndings(std::string_view in, size_t from, size_t& next) {
   return Http1Error::kNone;
 }
 
-// Per-message state shared by the Beast callbacks and our wrapper.
+// Per-message state: what the head said, and the body and trailers parsed
+// so far.
 struct MessageState {
   uint32_t maxHeadBytes = 64 * 1024;
-  std::string method;
-  std::string target;
+  // The start line's parts: views into the head bytes, valid only while the
+  // head is being parsed (buildHead copies what it keeps).
+  std::string_view method;
+  std::string_view target;
   int version = 11;
   int status = 0;
   HeaderList rawHeaders;
@@ -116,11 +111,11 @@ struct MessageState {
   bool sawContentLength = false;
   bool sawTransferEncoding = false;
   bool isRequest = true;
-  Http1Error error = Http1Error::kNone;  // set by our own checks in callbacks
+  Http1Error error = Http1Error::kNone;  // set by our own checks in Beast's callbacks
 
   void resetMessage() {
-    method.clear();
-    target.clear();
+    method = {};
+    target = {};
     version = 11;
     status = 0;
     rawHeaders.clear();
@@ -134,80 +129,45 @@ struct MessageState {
   }
 };
 
-template <bool isRequest>
-class BeastParser final : public beasthttp::basic_parser<isRequest> {
+// A chunked body is decoded by Beast's parser, which has the chunk-size,
+// extension, last-chunk and trailer grammar (and its hardening) right. The
+// head is ours (parseValidatedHead), so Beast is handed a head of its own
+// that says only "chunked" (kChunkedHead), then the body bytes. The
+// trailers come back through on_field_impl.
+constexpr std::string_view kChunkedHead = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+class ChunkedBodyParser final : public beasthttp::basic_parser<true> {
  public:
-  explicit BeastParser(MessageState& s) : s_(s) {}
+  explicit ChunkedBodyParser(MessageState& s) : s_(s) {}
 
  private:
-  void on_request_impl(beasthttp::verb, boost::beast::string_view method, boost::beast::string_view target,
-                       int version, error_code& ec) override {
-    s_.method.assign(method.data(), method.size());
-    s_.target.assign(target.data(), target.size());
-    s_.version = version;
-    if (version != 10 && version != 11) {
-      s_.error = Http1Error::kBadVersion;
-      ec = beasthttp::error::bad_version;
-    }
-  }
-
-  void on_response_impl(int code, boost::beast::string_view, int version, error_code& ec) override {
-    s_.status = code;
-    s_.version = version;
-    if (version != 10 && version != 11) {
-      s_.error = Http1Error::kBadVersion;
-      ec = beasthttp::error::bad_version;
-    } else if (code < 100 || code > 999) {
-      s_.error = Http1Error::kBadStartLine;
-      ec = beasthttp::error::bad_status;
-    }
-  }
-
-  void on_field_impl(beasthttp::field f, boost::beast::string_view name, boost::beast::string_view value,
+  void on_request_impl(beasthttp::verb, boost::beast::string_view, boost::beast::string_view, int,
+                       error_code&) override {}
+  void on_response_impl(int, boost::beast::string_view, int, error_code&) override {}
+  void on_field_impl(beasthttp::field, boost::beast::string_view name, boost::beast::string_view value,
                      error_code& ec) override {
+    if (!this->is_header_done()) return;  // kChunkedHead's own field
     std::string_view n(name.data(), name.size());
     std::string_view v(value.data(), value.size());
-    if (this->is_header_done()) {
-      // Trailer section of a chunked body.
-      s_.trailerBytes += n.size() + v.size();
-      if (s_.trailerBytes > s_.maxHeadBytes) {
-        s_.error = Http1Error::kTrailersTooLarge;
-        ec = beasthttp::error::header_limit;
-        return;
-      }
-      s_.trailers.add(n, v);
+    s_.trailerBytes += n.size() + v.size();
+    if (s_.trailerBytes > s_.maxHeadBytes) {
+      s_.error = Http1Error::kTrailersTooLarge;
+      ec = beasthttp::error::header_limit;
       return;
     }
-    if (f == beasthttp::field::host) ++s_.hostCount;
-    if (f == beasthttp::field::content_length) s_.sawContentLength = true;
-    if (f == beasthttp::field::transfer_encoding) {
-      s_.sawTransferEncoding = true;
-      // We do not decode transfer codings, so anything but exactly
-      // "chunked" cannot be forwarded faithfully (and is a smuggling vector).
-      if (!iequals(trimOws(v), "chunked")) {
-        s_.error = Http1Error::kBadTransferEncoding;
-        ec = beasthttp::error::bad_transfer_encoding;
-        return;
-      }
-    }
-    s_.rawHeaders.add(n, v);
+    s_.trailers.add(n, v);
   }
-
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(boost::optional<std::uint64_t> const&, error_code&) override {}
-
   std::size_t on_body_impl(boost::beast::string_view body, error_code&) override {
     s_.body.append(body.data(), body.size());
     return body.size();
   }
-
   void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
-
   std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body, error_code&) override {
     s_.body.append(body.data(), body.size());
     return body.size();
   }
-
   void on_finish_impl(error_code&) override {}
 
   MessageState& s_;
@@ -216,13 +176,12 @@ class BeastParser final : public beasthttp::basic_parser<isRequest> {
 Http1Error mapBeastError(const error_code& ec, const MessageState& s) {
   if (s.error != Http1Error::kNone) return s.error;
   using E = beasthttp::error;
-  if (ec == E::header_limit) return Http1Error::kHeadTooLarge;
-  if (ec == E::bad_method || ec == E::bad_status || ec == E::bad_reason) return Http1Error::kBadStartLine;
-  if (ec == E::bad_target) return Http1Error::kBadTarget;
-  if (ec == E::bad_version) return Http1Error::kBadVersion;
+  if (ec == E::header_limit) return Http1Error::kTrailersTooLarge;
   if (ec == E::bad_field) return Http1Error::kBadHeaderName;
   if (ec == E::bad_value) return Http1Error::kBadHeaderValue;
   if (ec == E::bad_line_ending) return Http1Error::kBareCr;
+  // Framing fields in the trailer section (Beast checks them there too; a
+  // chunked body's Content-Length is one with Transfer-Encoding).
   if (ec == E::bad_content_length)
     return s.sawTransferEncoding ? Http1Error::kContentLengthWithTransferEncoding : Http1Error::kBadContentLength;
   if (ec == E::multiple_content_length) return Http1Error::kConflictingContentLength;
@@ -233,14 +192,52 @@ Http1Error mapBeastError(const error_code& ec, const MessageState& s) {
   return Http1Error::kOther;
 }
 
+// A decimal Content-Length element: digits only, no sign, no overflow.
+bool parseDecimal(std::string_view s, uint64_t& out) {
+  if (s.empty()) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    auto d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
+
+// "HTTP/" DIGIT "." DIGIT, as 10 * major + minor; -1 when not that shape.
+int parseVersion(std::string_view v) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.') return -1;
+  if (v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') return -1;
+  return (v[5] - '0') * 10 + (v[7] - '0');
+}
+
+// How the body of the message being parsed is delimited.
+enum class Framing : uint8_t {
+  kNone,      // no body: the message ended with its head
+  kLength,    // Content-Length bytes
+  kChunked,   // chunked transfer coding (ChunkedBodyParser)
+  kUntilEof,  // a response without either: until the server closes
+};
+
 // Shared driver for both directions.
 template <bool isRequest>
 struct Core {
   MessageState state;
-  std::optional<BeastParser<isRequest>> parser;
+  std::optional<ChunkedBodyParser> chunks;  // only while a chunked body is parsed
   size_t scanned = 0;   // head bytes already checked for bare CR/LF
   bool started = false;
   bool headRequest = false;
+  bool headDone = false;
+  bool done = false;
+  Framing framing = Framing::kNone;
+  std::optional<uint64_t> contentLength;  // as the head said
+  uint64_t remaining = 0;                 // of a kLength body
+  // What the head's Connection (and Proxy-Connection) tokens and fields said.
+  bool connectionClose = false;
+  bool connectionKeepAlive = false;
+  bool connectionUpgrade = false;
   Http1Error error = Http1Error::kNone;
   // After Beast answered need_more without consuming anything (a chunk-size
   // line or the last-chunk + trailer section is incomplete), it is not called
@@ -255,13 +252,15 @@ struct Core {
     state.resetMessage();
     state.maxHeadBytes = maxHeadBytes;
     state.isRequest = isRequest;
-    parser.emplace(state);
-    parser->eager(true);
-    parser->body_limit(boost::none);
-    parser->header_limit(maxHeadBytes);
-    if (!isRequest && headRequest) parser->skip(true);
+    chunks.reset();
     scanned = 0;
     started = false;
+    headDone = false;
+    done = false;
+    framing = Framing::kNone;
+    contentLength.reset();
+    remaining = 0;
+    connectionClose = connectionKeepAlive = connectionUpgrade = false;
     error = Http1Error::kNone;
     retryAtSize = 0;
   }
@@ -269,6 +268,13 @@ struct Core {
   Http1Event fail(Http1Error e) {
     error = e;
     return Http1Event::kError;
+  }
+
+  // Keep-alive as RFC 9112 §9.3 has it: HTTP/1.1 unless "close", HTTP/1.0
+  // only with "keep-alive"; never when the body runs until the close.
+  bool keepAlive() const {
+    if (state.version >= 11 ? connectionClose : !connectionKeepAlive) return false;
+    return framing != Framing::kUntilEof;
   }
 
   // Parses the head once it is complete; `buildHead` fills the typed head.
@@ -297,20 +303,171 @@ struct Core {
     if (headLen > state.maxHeadBytes) return fail(Http1Error::kHeadTooLarge);
     std::string_view head = in.substr(0, headLen);
     if (auto e = validateHeadBytes(head, isRequest); e != Http1Error::kNone) return fail(e);
-    error_code ec;
-    size_t n = parser->put(boost::beast::net::const_buffer(head.data(), head.size()), ec);
-    if (ec && ec != beasthttp::error::need_more) return fail(mapBeastError(ec, state));
-    if (!parser->is_header_done() || n != headLen) return fail(Http1Error::kOther);
-    consumed += n;
+    if (auto e = parseValidatedHead(head); e != Http1Error::kNone) return fail(e);
     if (auto e = buildHead(); e != Http1Error::kNone) return fail(e);
+    consumed += headLen;
+    headDone = true;
     return Http1Event::kHead;
   }
 
+  // The head's lines, split and interpreted. validateHeadBytes() has
+  // already checked every byte: each line ends in CRLF, the start line's
+  // method and target and every field name are well-formed, no value holds
+  // a control character. What is left is the grammar above bytes (version,
+  // status) and the framing the fields declare.
+  Http1Error parseValidatedHead(std::string_view head) {
+    size_t eol = head.find('\r');
+    if (auto e = startLine(head.substr(0, eol)); e != Http1Error::kNone) return e;
+    size_t pos = eol + 2;
+    for (;;) {
+      eol = head.find('\r', pos);
+      if (eol == pos) break;  // the blank line
+      std::string_view line = head.substr(pos, eol - pos);
+      pos = eol + 2;
+      size_t colon = line.find(':');
+      if (auto e = field(line.substr(0, colon), trimOws(line.substr(colon + 1))); e != Http1Error::kNone) return e;
+    }
+    return decideFraming();
+  }
+
+  Http1Error startLine(std::string_view line) {
+    if constexpr (isRequest) {
+      auto sp1 = line.find(' ');
+      auto sp2 = line.rfind(' ');
+      state.method = line.substr(0, sp1);
+      state.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+      state.version = parseVersion(line.substr(sp2 + 1));
+      if (state.version != 10 && state.version != 11) return Http1Error::kBadVersion;
+    } else {
+      // HTTP-version SP 3DIGIT [SP reason-phrase]. A missing reason phrase
+      // (and its SP) is accepted, as nginx and llhttp do: the reason is
+      // never used.
+      state.version = parseVersion(line.substr(0, 8));
+      if (state.version < 0 || line.size() < 9 || line[8] != ' ') return Http1Error::kBadVersion;
+      if (state.version != 10 && state.version != 11) return Http1Error::kBadVersion;
+      std::string_view rest = line.substr(9);
+      if (rest.size() < 3 || (rest.size() > 3 && rest[3] != ' ')) return Http1Error::kBadStartLine;
+      int code = 0;
+      for (size_t i = 0; i < 3; ++i) {
+        if (rest[i] < '0' || rest[i] > '9') return Http1Error::kBadStartLine;
+        code = code * 10 + (rest[i] - '0');
+      }
+      if (code < 100) return Http1Error::kBadStartLine;
+      state.status = code;
+    }
+    return Http1Error::kNone;
+  }
+
+  Http1Error field(std::string_view name, std::string_view value) {
+    switch (fieldKind(name)) {
+      case FieldKind::kHost:
+        ++state.hostCount;
+        break;
+      case FieldKind::kContentLength:
+        if (auto e = contentLengthField(value); e != Http1Error::kNone) return e;
+        break;
+      case FieldKind::kTransferEncoding:
+        state.sawTransferEncoding = true;
+        // A second one would apply a coding twice; with Content-Length it
+        // is the classic smuggling pair. And we do not decode transfer
+        // codings, so anything but exactly "chunked" cannot be forwarded
+        // faithfully.
+        if (framing == Framing::kChunked) return Http1Error::kBadTransferEncoding;
+        if (contentLength) return Http1Error::kContentLengthWithTransferEncoding;
+        if (!iequals(value, "chunked")) return Http1Error::kBadTransferEncoding;
+        framing = Framing::kChunked;
+        break;
+      case FieldKind::kConnection:
+      case FieldKind::kProxyConnection:
+        if (!connectionTokens(value)) return Http1Error::kBadHeaderValue;
+        break;
+      default:
+        break;
+    }
+    state.rawHeaders.add(name, value);
+    return Http1Error::kNone;
+  }
+
+  // A comma-separated list (RFC 9110 §5.6.1: empty elements allowed) of
+  // tokens; notes close, keep-alive and upgrade. False when an element is
+  // not a token.
+  bool connectionTokens(std::string_view list) {
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto token = trimOws(list.substr(0, comma));
+      for (char c : token)
+        if (!isTchar(static_cast<unsigned char>(c))) return false;
+      if (iequals(token, "close")) connectionClose = true;
+      else if (iequals(token, "keep-alive")) connectionKeepAlive = true;
+      else if (iequals(token, "upgrade")) connectionUpgrade = true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+    return true;
+  }
+
+  // One Content-Length field: a value, or a list of equal values (RFC 9110
+  // §8.6: a recipient may fold "4, 4"); every field must agree.
+  Http1Error contentLengthField(std::string_view list) {
+    state.sawContentLength = true;
+    if (framing == Framing::kChunked) return Http1Error::kContentLengthWithTransferEncoding;
+    for (;;) {
+      auto comma = list.find(',');
+      uint64_t v = 0;
+      if (!parseDecimal(trimOws(list.substr(0, comma)), v)) return Http1Error::kBadContentLength;
+      if (contentLength && *contentLength != v) return Http1Error::kConflictingContentLength;
+      contentLength = v;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+    return Http1Error::kNone;
+  }
+
+  // RFC 9112 §6.3, in its order: no body for a HEAD response, 1xx, 204 and
+  // 304 whatever the fields say; then chunked or Content-Length; otherwise a
+  // request has none and a response runs until the close.
+  Http1Error decideFraming() {
+    bool noBody = !isRequest && (headRequest || state.status / 100 == 1 || state.status == 204 || state.status == 304);
+    if (noBody) {
+      framing = Framing::kNone;
+    } else if (framing == Framing::kChunked) {
+      chunks.emplace(state);
+      chunks->eager(true);
+      chunks->body_limit(boost::none);
+      chunks->header_limit(static_cast<uint32_t>(kChunkedHead.size()) + state.maxHeadBytes);
+      error_code ec;
+      chunks->put(boost::beast::net::const_buffer(kChunkedHead.data(), kChunkedHead.size()), ec);
+      if (ec || !chunks->is_header_done()) return Http1Error::kOther;
+    } else if (contentLength) {
+      framing = *contentLength > 0 ? Framing::kLength : Framing::kNone;
+      remaining = *contentLength;
+    } else {
+      framing = isRequest ? Framing::kNone : Framing::kUntilEof;
+    }
+    done = framing == Framing::kNone;
+    return Http1Error::kNone;
+  }
+
   Http1Event parseBody(std::string_view in, size_t& consumed) {
-    if (parser->is_done()) return Http1Event::kDone;
+    if (done) return Http1Event::kDone;
+    if (framing == Framing::kLength) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, in.size()));
+      if (take == 0) return Http1Event::kNeedMore;
+      state.body.append(in.data(), take);
+      consumed += take;
+      remaining -= take;
+      done = remaining == 0;
+      return done ? Http1Event::kDone : Http1Event::kBody;
+    }
+    if (framing == Framing::kUntilEof) {
+      if (in.empty()) return Http1Event::kNeedMore;
+      state.body.append(in);
+      consumed += in.size();
+      return Http1Event::kBody;
+    }
     if (in.empty() || in.size() < retryAtSize) return Http1Event::kNeedMore;
     error_code ec;
-    size_t n = parser->put(boost::beast::net::const_buffer(in.data(), in.size()), ec);
+    size_t n = chunks->put(boost::beast::net::const_buffer(in.data(), in.size()), ec);
     consumed += n;
     retryAtSize = ec == beasthttp::error::need_more && n == 0 ? std::max<size_t>(in.size() + 1, 5) : 0;
     if (ec == beasthttp::error::need_more) {
@@ -323,27 +480,27 @@ struct Core {
       return Http1Event::kNeedMore;
     }
     if (ec) return fail(mapBeastError(ec, state));
-    if (parser->is_done()) return Http1Event::kDone;
+    done = chunks->is_done();
+    if (done) return Http1Event::kDone;
     return n == 0 ? Http1Event::kNeedMore : Http1Event::kBody;
   }
 
   Http1Event parse(std::string_view in, size_t& consumed, auto&& buildHead) {
     consumed = 0;
     if (error != Http1Error::kNone) return Http1Event::kError;
-    if (!parser->is_header_done()) return parseHead(in, consumed, buildHead);
+    if (!headDone) return parseHead(in, consumed, buildHead);
     return parseBody(in, consumed);
   }
-};
 
-bool hasToken(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    if (iequals(trimOws(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
+  // The peer closed the connection.
+  Http1Event finishOnEof() {
+    if (error != Http1Error::kNone) return Http1Event::kError;
+    if (done) return Http1Event::kDone;
+    if (!headDone || framing != Framing::kUntilEof) return fail(Http1Error::kTruncated);
+    done = true;
+    return Http1Event::kDone;
   }
-  return false;
-}
+};
 
 // The parsed fields move into the typed head (no copy of every name and
 // value); the parser starts its next list with room for a typical head.
@@ -420,7 +577,6 @@ struct Http1RequestParser::Impl {
 
   Http1Error buildHead() {
     auto& s = core.state;
-    auto& p = *core.parser;
     head = RequestHead{};
     head.method = s.method;
     head.version = s.version == 10 ? Version::kHttp10 : Version::kHttp11;
@@ -453,12 +609,12 @@ struct Http1RequestParser::Impl {
     if (s.hostCount == 0 && head.version == Version::kHttp11 && !absolute) return Http1Error::kMissingHost;
     head.authority = absolute ? absoluteAuthority : std::string(s.rawHeaders.get("host"));
 
-    bool chunked = p.chunked();
-    if (auto cl = p.content_length(); cl && !chunked) head.contentLength = *cl;
+    bool chunked = core.framing == Framing::kChunked;
+    if (core.contentLength && !chunked) head.contentLength = *core.contentLength;
     head.hasBody = chunked || (head.contentLength && *head.contentLength > 0);
-    head.keepAlive = p.keep_alive();
+    head.keepAlive = core.keepAlive();
 
-    if (p.upgrade() && !head.hasBody) {
+    if (core.connectionUpgrade && !head.hasBody) {
       head.upgrade = true;
       head.upgradeProtocol = std::string(trimOws(s.rawHeaders.get("upgrade")));
     }
@@ -469,7 +625,6 @@ struct Http1RequestParser::Impl {
         head.expectContinue = head.hasBody && head.version == Version::kHttp11;
       }
     }
-    if (hasToken(s.rawHeaders.get("connection"), "close")) head.keepAlive = false;
     takeHeaders(s, head.headers);
     head.headers.removeHopByHop({FieldKind::kHost, FieldKind::kContentLength});
     if (head.headers.has("expect")) {
@@ -492,14 +647,14 @@ Http1Event Http1RequestParser::parse(std::string_view in, size_t& consumed) {
   return impl_->core.parse(in, consumed, [this] { return impl_->buildHead(); });
 }
 void Http1RequestParser::reset() { impl_->core.reset(maxHeadBytes_); }
-bool Http1RequestParser::headDone() const { return impl_->core.parser->is_header_done(); }
-bool Http1RequestParser::done() const { return impl_->core.parser->is_done(); }
+bool Http1RequestParser::headDone() const { return impl_->core.headDone; }
+bool Http1RequestParser::done() const { return impl_->core.done; }
 bool Http1RequestParser::started() const { return impl_->core.started; }
 RequestHead& Http1RequestParser::requestHead() { return impl_->head; }
 std::string& Http1RequestParser::body() { return impl_->core.state.body; }
 HeaderList& Http1RequestParser::trailers() { return impl_->core.state.trailers; }
 Http1Error Http1RequestParser::error() const { return impl_->core.error; }
-bool Http1RequestParser::chunked() const { return headDone() && impl_->core.parser->chunked(); }
+bool Http1RequestParser::chunked() const { return headDone() && impl_->core.framing == Framing::kChunked; }
 
 // ---------------------------------------------------------------- response
 
@@ -510,15 +665,14 @@ struct Http1ResponseParser::Impl {
 
   Http1Error buildHead() {
     auto& s = core.state;
-    auto& p = *core.parser;
     head = ResponseHead{};
     head.status = s.status;
     head.version = s.version == 10 ? Version::kHttp10 : Version::kHttp11;
-    bool chunked = p.chunked();
-    if (auto cl = p.content_length(); cl && !chunked) head.contentLength = *cl;
+    bool chunked = core.framing == Framing::kChunked;
+    if (core.contentLength && !chunked) head.contentLength = *core.contentLength;
     bool noBody = s.status < 200 || s.status == 204 || s.status == 304 || core.headRequest;
     head.hasBody = !noBody && !(head.contentLength && *head.contentLength == 0);
-    head.keepAlive = p.keep_alive() && !hasToken(s.rawHeaders.get("connection"), "close");
+    head.keepAlive = core.keepAlive();
     upgradeProtocol = s.status == 101 ? std::string(trimOws(s.rawHeaders.get("upgrade"))) : std::string();
     takeHeaders(s, head.headers);
     head.headers.removeHopByHop({FieldKind::kContentLength});
@@ -540,25 +694,16 @@ void Http1ResponseParser::reset(bool headRequest) {
 Http1Event Http1ResponseParser::parse(std::string_view in, size_t& consumed) {
   return impl_->core.parse(in, consumed, [this] { return impl_->buildHead(); });
 }
-Http1Event Http1ResponseParser::finishOnEof() {
-  auto& c = impl_->core;
-  if (c.error != Http1Error::kNone) return Http1Event::kError;
-  if (c.parser->is_done()) return Http1Event::kDone;
-  if (!c.parser->is_header_done()) return c.fail(Http1Error::kTruncated);
-  error_code ec;
-  c.parser->put_eof(ec);
-  if (ec) return c.fail(mapBeastError(ec, c.state));
-  return c.parser->is_done() ? Http1Event::kDone : c.fail(Http1Error::kTruncated);
-}
-bool Http1ResponseParser::headDone() const { return impl_->core.parser->is_header_done(); }
-bool Http1ResponseParser::done() const { return impl_->core.parser->is_done(); }
+Http1Event Http1ResponseParser::finishOnEof() { return impl_->core.finishOnEof(); }
+bool Http1ResponseParser::headDone() const { return impl_->core.headDone; }
+bool Http1ResponseParser::done() const { return impl_->core.done; }
 bool Http1ResponseParser::started() const { return impl_->core.started; }
-bool Http1ResponseParser::untilEof() const { return headDone() && impl_->core.parser->need_eof(); }
+bool Http1ResponseParser::untilEof() const { return headDone() && impl_->core.framing == Framing::kUntilEof; }
 ResponseHead& Http1ResponseParser::responseHead() { return impl_->head; }
 std::string& Http1ResponseParser::body() { return impl_->core.state.body; }
 HeaderList& Http1ResponseParser::trailers() { return impl_->core.state.trailers; }
 Http1Error Http1ResponseParser::error() const { return impl_->core.error; }
-bool Http1ResponseParser::chunked() const { return headDone() && impl_->core.parser->chunked(); }
+bool Http1ResponseParser::chunked() const { return headDone() && impl_->core.framing == Framing::kChunked; }
 const std::string& Http1ResponseParser::upgradeProtocol() const { return impl_->upgradeProtocol; }
 
 }  // namespace weft::http

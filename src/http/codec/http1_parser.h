@@ -1,14 +1,19 @@
 #pragma once
 // Incremental HTTP/1.x parsers (no I/O): bytes in, heads/body/trailers out.
 //
-// Built on Boost.Beast's basic_parser, hardened against request smuggling:
-// before Beast sees a head, the raw head bytes are checked for obs-fold, bare
-// CR / bare LF, whitespace between a field name and its colon, non-token name
-// characters and control characters in values; after the head, framing is
-// checked (Content-Length with Transfer-Encoding, differing Content-Lengths,
-// any Transfer-Encoding other than exactly "chunked", missing or repeated Host
-// in HTTP/1.1). Every rejection names its reason (a stable, low-cardinality
-// string for metrics) so a peer's bad input is counted, never crashes us.
+// Hardened against request smuggling. A head is parsed only once it is
+// complete, in two passes over its bytes: the first checks every byte
+// (obs-fold, bare CR / bare LF, whitespace between a field name and its colon,
+// non-token name characters, control characters in values; validateHeadBytes);
+// the second splits the already-checked lines and interprets them: version,
+// status, and the framing the fields declare (Content-Length with
+// Transfer-Encoding, differing Content-Lengths, any Transfer-Encoding other
+// than exactly "chunked", missing or repeated Host in HTTP/1.1). A chunked
+// body is decoded by Boost.Beast's basic_parser. (Beast used to parse the
+// heads as well; its general field machinery was a third of an HTTP/1.1
+// request's parsing instructions: docs/benchmarks.md.) Every rejection names
+// its reason (a stable, low-cardinality string for metrics), so a peer's bad
+// input is counted and never crashes us.
 //
 // Usage: keep the unconsumed input contiguous and call parse() with all of
 // it; drop `consumed` bytes from the front; take body() bytes after every
@@ -126,7 +131,8 @@ class Http1ResponseParser {
 };
 
 // Checks one complete raw head (start line through the blank line) for the
-// byte-level smuggling vectors Beast tolerates. Exposed for tests.
+// byte-level smuggling vectors (the pass before the head is interpreted).
+// Exposed for tests.
 Http1Error validateHeadBytes(std::string_view head, bool isRequest);
 
 }  // namespace weft::http

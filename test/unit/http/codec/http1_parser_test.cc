@@ -223,6 +223,26 @@ TEST(Http1RequestParser, LeadingEmptyLinesIgnored) {
   EXPECT_EQ(o.requests.size(), 1u);
 }
 
+// Content-Length values: a list of equal decimals folds into one; an empty
+// element, a sign or a value past 2^64 - 1 is not a length.
+TEST(Http1RequestParser, ContentLengthListsAndBounds) {
+  auto o = parseRequests("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3 , 3\r\n\r\nabc");
+  ASSERT_EQ(o.error, Http1Error::kNone);
+  ASSERT_EQ(o.requests.size(), 1u);
+  EXPECT_EQ(*o.requests[0].head.contentLength, 3u);
+  EXPECT_EQ(o.requests[0].body, "abc");
+  for (const char* bad : {"3,,3", "3,", "", "18446744073709551616", "0x10", "1 2"})
+    EXPECT_EQ(parseRequests(std::string("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ") + bad + "\r\n\r\n").error,
+              Http1Error::kBadContentLength)
+        << bad;
+  Http1RequestParser p;
+  std::string wire = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n";
+  size_t consumed = 0;
+  ASSERT_EQ(p.parse(wire, consumed), Http1Event::kHead);
+  EXPECT_EQ(*p.requestHead().contentLength, UINT64_MAX);
+  EXPECT_FALSE(p.done());
+}
+
 TEST(Http1RequestParser, IdenticalDuplicateContentLengthIsFolded) {
   auto o = parseRequests("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
   ASSERT_EQ(o.error, Http1Error::kNone);
@@ -506,6 +526,63 @@ TEST(Http1ResponseParser, RejectsSmuggledFraming) {
   EXPECT_EQ(parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").error,
             Http1Error::kConflictingContentLength);
   EXPECT_EQ(parseResponse("HTTP/9.1 200 OK\r\n\r\n").error, Http1Error::kBadVersion);
+}
+
+// The status line: HTTP-version SP 3DIGIT [SP reason]. A missing reason
+// phrase is accepted (some servers send "HTTP/1.1 200"); anything else
+// around the code is not.
+TEST(Http1ResponseParser, StatusLineGrammar) {
+  auto r = parseResponse("HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(r.error, Http1Error::kNone);
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.head.status, 200);
+  EXPECT_EQ(r.body, "ok");
+  r = parseResponse("HTTP/1.0 404 \r\nContent-Length: 0\r\n\r\n");  // empty reason after SP
+  EXPECT_EQ(r.error, Http1Error::kNone);
+  EXPECT_EQ(r.head.status, 404);
+  EXPECT_EQ(r.head.version, Version::kHttp10);
+  for (const char* bad : {"HTTP/1.1 20x OK", "HTTP/1.1 2000 OK", "HTTP/1.1 099 Low", "HTTP/1.1 20", "HTTP/1.1  200 OK"})
+    EXPECT_EQ(parseResponse(std::string(bad) + "\r\n\r\n").error, Http1Error::kBadStartLine) << bad;
+  for (const char* bad : {"HTTP/2.0 200 OK", "HTTP/1.1", "HTTP/1.1-200 OK", "HTTX/1.1 200 OK", "HTTP/a.1 200 OK"})
+    EXPECT_EQ(parseResponse(std::string(bad) + "\r\n\r\n").error, Http1Error::kBadVersion) << bad;
+}
+
+// Keep-alive comes from Connection and Proxy-Connection tokens (any case, in
+// a list); a body that runs until the close never keeps the connection.
+TEST(Http1ResponseParser, KeepAliveFromConnectionTokens) {
+  EXPECT_FALSE(parseResponse("HTTP/1.1 200 OK\r\nConnection: foo, CLOSE\r\nContent-Length: 0\r\n\r\n").head.keepAlive);
+  EXPECT_FALSE(parseResponse("HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 0\r\n\r\n").head.keepAlive);
+  EXPECT_FALSE(parseResponse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").head.keepAlive);
+  EXPECT_TRUE(parseResponse("HTTP/1.0 200 OK\r\nConnection: ,Keep-Alive\r\nContent-Length: 0\r\n\r\n").head.keepAlive);
+  EXPECT_TRUE(parseResponse("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").head.keepAlive);
+  EXPECT_EQ(parseResponse("HTTP/1.1 200 OK\r\nConnection: close x\r\n\r\n").error, Http1Error::kBadHeaderValue);
+}
+
+// A Content-Length body arrives in any pieces and ends exactly at its length:
+// the next response's bytes stay unconsumed.
+TEST(Http1ResponseParser, ContentLengthBodyEndsAtItsLengthInEveryPiece) {
+  const std::string wire = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789HTTP/1.1 204 No Content\r\n\r\n";
+  for (size_t step = 1; step <= wire.size(); ++step) {
+    Http1ResponseParser p;
+    std::string buf, body;
+    size_t fed = 0, consumed = 0;
+    Http1Event ev = Http1Event::kNeedMore;
+    for (int guard = 0; guard < 10000 && ev != Http1Event::kDone && ev != Http1Event::kError; ++guard) {
+      ev = p.parse(buf, consumed);
+      buf.erase(0, consumed);
+      body += p.body();
+      p.body().clear();
+      if (ev == Http1Event::kNeedMore && fed < wire.size()) {
+        size_t n = std::min(step, wire.size() - fed);
+        buf.append(wire.substr(fed, n));
+        fed += n;
+      }
+      if (ev == Http1Event::kHead && p.done()) ev = Http1Event::kDone;
+    }
+    ASSERT_EQ(ev, Http1Event::kDone) << step;
+    EXPECT_EQ(body, "0123456789") << step;
+    EXPECT_EQ(buf + wire.substr(fed), "HTTP/1.1 204 No Content\r\n\r\n") << step;
+  }
 }
 
 }  // namespace
