@@ -104,7 +104,9 @@ void HeaderList::removeHopByHop(std::initializer_list<FieldKind> alsoDrop) {
     while (!v.empty()) {
       auto comma = v.find(',');
       auto token = trim(v.substr(0, comma));
-      if (!token.empty()) named.emplace_back(token);
+      // A token naming a field that goes anyway (the usual "keep-alive",
+      // "upgrade") needs no entry: no list to allocate for it.
+      if (!token.empty() && !isConnectionSpecific(fieldKind(token))) named.emplace_back(token);
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }

@@ -3,19 +3,16 @@
 #include <boost/beast/http/status.hpp>
 #include <fmt/format.h>
 
+#include "http/codec/token.h"
+
 namespace weft::http {
 
 namespace {
 
 bool safeName(std::string_view n) {
   if (n.empty()) return false;
-  for (char c : n) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || c == ':' || c == '(' || c == ')' || c == ',' || c == '/' || c == ';' ||
-        c == '<' || c == '=' || c == '>' || c == '?' || c == '@' || c == '[' || c == '\\' || c == ']' ||
-        c == '{' || c == '}' || c == '"')
-      return false;
-  }
+  for (char c : n)
+    if (!isTokenChar(c)) return false;
   return true;
 }
 
