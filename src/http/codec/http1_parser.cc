@@ -131,7 +131,7 @@ struct MessageState {
 
 // A chunked body is decoded by Beast's parser, which has the chunk-size,
 // extension, last-chunk and trailer grammar (and its hardening) right. The
-// head is ours (parseValidatedHead), so Beast is handed a head of its own
+// head is ours (scanHead), so Beast is handed a head of its own
 // that says only "chunked" (kChunkedHead), then the body bytes. The
 // trailers come back through on_field_impl.
 constexpr std::string_view kChunkedHead = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -211,6 +211,77 @@ int parseVersion(std::string_view v) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.') return -1;
   if (v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9') return -1;
   return (v[5] - '0') * 10 + (v[7] - '0');
+}
+
+// One pass over a complete head (start line through the blank line): every
+// byte is checked for the smuggling vectors Beast tolerated (bare CR or LF,
+// obs-fold, whitespace before a colon, non-token names or methods, control
+// characters), and each line, once checked, is handed to `sink` split:
+// sink.startLine(line) once, then sink.field(name, value) per field, the
+// value without its surrounding whitespace. A byte-level error anywhere in
+// the head wins over the sink's (its reason names the smuggling vector: an
+// obs-folded Transfer-Encoding is "obs-fold", not a bad coding); after the
+// sink's first error the lines are still checked but no longer handed out.
+template <class Sink>
+Http1Error scanHead(std::string_view head, bool isRequest, Sink& sink) {
+  Http1Error interpreted = Http1Error::kNone;
+  size_t pos = 0;
+  bool firstLine = true;
+  while (pos < head.size()) {
+    size_t eol = head.find('\n', pos);
+    if (eol == std::string_view::npos) return Http1Error::kBareCr;  // no terminator: not a head
+    if (eol == pos || head[eol - 1] != '\r') return Http1Error::kBareLf;
+    std::string_view line = head.substr(pos, eol - 1 - pos);
+    pos = eol + 1;
+    if (line.empty()) break;  // end of head
+    // Without a control byte the line has no bare CR and its value is clean:
+    // only the name (and, on the first line, the target) is left to check.
+    bool plain = !hasControlOrDel(line);
+    if (!plain && line.find('\r') != std::string_view::npos) return Http1Error::kBareCr;
+    if (firstLine) {
+      firstLine = false;
+      if (line.front() == ' ' || line.front() == '\t') return Http1Error::kBadStartLine;
+      if (isRequest) {
+        // method SP request-target SP HTTP-version; the target must be
+        // visible ASCII (no CTL, SP or obs-text).
+        auto sp1 = line.find(' ');
+        auto sp2 = line.rfind(' ');
+        if (sp1 == std::string_view::npos || sp1 == sp2 || sp1 == 0) return Http1Error::kBadStartLine;
+        for (size_t i = 0; i < sp1; ++i)
+          if (!isTchar(static_cast<unsigned char>(line[i]))) return Http1Error::kBadStartLine;
+        std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+        if (target.empty()) return Http1Error::kBadTarget;
+        for (char c : target) {
+          auto u = static_cast<unsigned char>(c);
+          if (u <= 0x20 || u >= 0x7f) return Http1Error::kBadTarget;
+        }
+      } else if (!plain) {
+        for (char c : line) {
+          auto u = static_cast<unsigned char>(c);
+          if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadStartLine;
+        }
+      }
+      interpreted = sink.startLine(line);
+      continue;
+    }
+    if (line.front() == ' ' || line.front() == '\t') return Http1Error::kObsFold;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return Http1Error::kBadHeaderName;
+    for (size_t i = 0; i < colon; ++i) {
+      auto u = static_cast<unsigned char>(line[i]);
+      if (u == ' ' || u == '\t') return Http1Error::kSpaceBeforeColon;
+      if (!isTchar(u)) return Http1Error::kBadHeaderName;
+    }
+    if (!plain) {
+      for (size_t i = colon + 1; i < line.size(); ++i) {
+        auto u = static_cast<unsigned char>(line[i]);
+        if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadHeaderValue;
+      }
+    }
+    if (interpreted == Http1Error::kNone) interpreted = sink.field(line.substr(0, colon), trimOws(line.substr(colon + 1)));
+  }
+  if (firstLine) return Http1Error::kBadStartLine;
+  return interpreted;
 }
 
 // How the body of the message being parsed is delimited.
@@ -302,34 +373,18 @@ struct Core {
     size_t headLen = end + 4;
     if (headLen > state.maxHeadBytes) return fail(Http1Error::kHeadTooLarge);
     std::string_view head = in.substr(0, headLen);
-    if (auto e = validateHeadBytes(head, isRequest); e != Http1Error::kNone) return fail(e);
-    if (auto e = parseValidatedHead(head); e != Http1Error::kNone) return fail(e);
+    if (auto e = scanHead(head, isRequest, *this); e != Http1Error::kNone) return fail(e);
+    if (auto e = decideFraming(); e != Http1Error::kNone) return fail(e);
     if (auto e = buildHead(); e != Http1Error::kNone) return fail(e);
     consumed += headLen;
     headDone = true;
     return Http1Event::kHead;
   }
 
-  // The head's lines, split and interpreted. validateHeadBytes() has
-  // already checked every byte: each line ends in CRLF, the start line's
-  // method and target and every field name are well-formed, no value holds
-  // a control character. What is left is the grammar above bytes (version,
-  // status) and the framing the fields declare.
-  Http1Error parseValidatedHead(std::string_view head) {
-    size_t eol = head.find('\r');
-    if (auto e = startLine(head.substr(0, eol)); e != Http1Error::kNone) return e;
-    size_t pos = eol + 2;
-    for (;;) {
-      eol = head.find('\r', pos);
-      if (eol == pos) break;  // the blank line
-      std::string_view line = head.substr(pos, eol - pos);
-      pos = eol + 2;
-      size_t colon = line.find(':');
-      if (auto e = field(line.substr(0, colon), trimOws(line.substr(colon + 1))); e != Http1Error::kNone) return e;
-    }
-    return decideFraming();
-  }
-
+  // scanHead()'s sink: the start line and each field, already checked byte
+  // by byte (each line ended in CRLF; the method, target and names are
+  // well-formed; no value holds a control character). What is left is the
+  // grammar above bytes (version, status) and the framing the fields declare.
   Http1Error startLine(std::string_view line) {
     if constexpr (isRequest) {
       auto sp1 = line.find(' ');
@@ -359,7 +414,8 @@ struct Core {
   }
 
   Http1Error field(std::string_view name, std::string_view value) {
-    switch (fieldKind(name)) {
+    FieldKind kind = fieldKind(name);
+    switch (kind) {
       case FieldKind::kHost:
         ++state.hostCount;
         break;
@@ -384,7 +440,7 @@ struct Core {
       default:
         break;
     }
-    state.rawHeaders.add(name, value);
+    state.rawHeaders.add(name, value, kind);
     return Http1Error::kNone;
   }
 
@@ -513,60 +569,11 @@ void takeHeaders(MessageState& s, HeaderList& into) {
 }  // namespace
 
 Http1Error validateHeadBytes(std::string_view head, bool isRequest) {
-  size_t pos = 0;
-  bool firstLine = true;
-  while (pos < head.size()) {
-    size_t eol = head.find('\n', pos);
-    if (eol == std::string_view::npos) return Http1Error::kBareCr;  // no terminator: not a head
-    if (eol == pos || head[eol - 1] != '\r') return Http1Error::kBareLf;
-    std::string_view line = head.substr(pos, eol - 1 - pos);
-    pos = eol + 1;
-    if (line.empty()) break;  // end of head
-    // Without a control byte the line has no bare CR and its value is clean:
-    // only the name (and, on the first line, the target) is left to check.
-    bool plain = !hasControlOrDel(line);
-    if (!plain && line.find('\r') != std::string_view::npos) return Http1Error::kBareCr;
-    if (firstLine) {
-      firstLine = false;
-      if (line.front() == ' ' || line.front() == '\t') return Http1Error::kBadStartLine;
-      if (isRequest) {
-        // method SP request-target SP HTTP-version; the target must be
-        // visible ASCII (no CTL, SP or obs-text).
-        auto sp1 = line.find(' ');
-        auto sp2 = line.rfind(' ');
-        if (sp1 == std::string_view::npos || sp1 == sp2 || sp1 == 0) return Http1Error::kBadStartLine;
-        for (size_t i = 0; i < sp1; ++i)
-          if (!isTchar(static_cast<unsigned char>(line[i]))) return Http1Error::kBadStartLine;
-        std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-        if (target.empty()) return Http1Error::kBadTarget;
-        for (char c : target) {
-          auto u = static_cast<unsigned char>(c);
-          if (u <= 0x20 || u >= 0x7f) return Http1Error::kBadTarget;
-        }
-      } else if (!plain) {
-        for (char c : line) {
-          auto u = static_cast<unsigned char>(c);
-          if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadStartLine;
-        }
-      }
-      continue;
-    }
-    if (line.front() == ' ' || line.front() == '\t') return Http1Error::kObsFold;
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return Http1Error::kBadHeaderName;
-    for (size_t i = 0; i < colon; ++i) {
-      auto u = static_cast<unsigned char>(line[i]);
-      if (u == ' ' || u == '\t') return Http1Error::kSpaceBeforeColon;
-      if (!isTchar(u)) return Http1Error::kBadHeaderName;
-    }
-    if (plain) continue;
-    for (size_t i = colon + 1; i < line.size(); ++i) {
-      auto u = static_cast<unsigned char>(line[i]);
-      if ((u < 0x20 && u != '\t') || u == 0x7f) return Http1Error::kBadHeaderValue;
-    }
-  }
-  if (firstLine) return Http1Error::kBadStartLine;
-  return Http1Error::kNone;
+  struct NoSink {
+    Http1Error startLine(std::string_view) { return Http1Error::kNone; }
+    Http1Error field(std::string_view, std::string_view) { return Http1Error::kNone; }
+  } sink;
+  return scanHead(head, isRequest, sink);
 }
 
 // ---------------------------------------------------------------- request

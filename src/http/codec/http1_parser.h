@@ -2,10 +2,10 @@
 // Incremental HTTP/1.x parsers (no I/O): bytes in, heads/body/trailers out.
 //
 // Hardened against request smuggling. A head is parsed only once it is
-// complete, in two passes over its bytes: the first checks every byte
+// complete, in one pass over its lines: each line's bytes are checked first
 // (obs-fold, bare CR / bare LF, whitespace between a field name and its colon,
-// non-token name characters, control characters in values; validateHeadBytes);
-// the second splits the already-checked lines and interprets them: version,
+// non-token name characters, control characters in values; the checks alone
+// are validateHeadBytes), then the line is split and interpreted: version,
 // status, and the framing the fields declare (Content-Length with
 // Transfer-Encoding, differing Content-Lengths, any Transfer-Encoding other
 // than exactly "chunked", missing or repeated Host in HTTP/1.1). A chunked
@@ -131,8 +131,7 @@ class Http1ResponseParser {
 };
 
 // Checks one complete raw head (start line through the blank line) for the
-// byte-level smuggling vectors (the pass before the head is interpreted).
-// Exposed for tests.
+// byte-level smuggling vectors, without interpreting it. Exposed for tests.
 Http1Error validateHeadBytes(std::string_view head, bool isRequest);
 
 }  // namespace weft::http
