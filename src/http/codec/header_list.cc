@@ -99,7 +99,7 @@ void HeaderList::removeHopByHop(std::initializer_list<FieldKind> alsoDrop) {
   // Collect the names listed in Connection first: they are hop-by-hop too.
   std::vector<std::string> named;
   for (const auto& f : fields_) {
-    if (fieldKind(f.name) != FieldKind::kConnection) continue;
+    if (f.kind() != FieldKind::kConnection) continue;
     std::string_view v = f.value;
     while (!v.empty()) {
       auto comma = v.find(',');
@@ -112,7 +112,7 @@ void HeaderList::removeHopByHop(std::initializer_list<FieldKind> alsoDrop) {
     }
   }
   std::erase_if(fields_, [&](const HeaderField& f) {
-    FieldKind kind = fieldKind(f.name);
+    FieldKind kind = f.kind();
     if (isConnectionSpecific(kind)) return true;
     if (kind != FieldKind::kOther && std::find(alsoDrop.begin(), alsoDrop.end(), kind) != alsoDrop.end()) return true;
     if (kind == FieldKind::kTe) return !iequals(trim(f.value), "trailers");

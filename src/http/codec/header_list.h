@@ -14,11 +14,6 @@ namespace weft::http {
 // for most requests and responses, so the list grows at most once.
 inline constexpr size_t kExpectedFields = 12;
 
-struct HeaderField {
-  std::string name;
-  std::string value;
-};
-
 bool iequals(std::string_view a, std::string_view b);
 
 // The fields the proxy treats specially, recognised by name (case-insensitive)
@@ -43,11 +38,32 @@ constexpr bool isConnectionSpecific(FieldKind k) {
          k == FieldKind::kTransferEncoding || k == FieldKind::kUpgrade;
 }
 
+struct HeaderField {
+  std::string name;
+  std::string value;
+
+  // fieldKind(name), worked out once per field: the HTTP/1 parser, hop-by-hop
+  // removal and both serializers each ask for every field (it was ~18
+  // fieldKind() calls per proxied HTTP/1.1 request). Set by add() when the
+  // caller already knows it, else on first use.
+  FieldKind kind() const {
+    if (kind_ == kKindUnknown) kind_ = static_cast<unsigned char>(fieldKind(name));
+    return static_cast<FieldKind>(kind_);
+  }
+
+  static constexpr unsigned char kKindUnknown = 0xff;
+  mutable unsigned char kind_ = kKindUnknown;
+};
+
 class HeaderList {
  public:
   using const_iterator = std::vector<HeaderField>::const_iterator;
 
   void add(std::string_view name, std::string_view value) { fields_.push_back({std::string(name), std::string(value)}); }
+  // The same, for a caller that has worked out fieldKind(name) already.
+  void add(std::string_view name, std::string_view value, FieldKind kind) {
+    fields_.push_back({std::string(name), std::string(value), static_cast<unsigned char>(kind)});
+  }
   // First value of `name` or empty.
   std::string_view get(std::string_view name) const;
   bool has(std::string_view name) const;

@@ -52,7 +52,7 @@ void appendFields(std::string& out, const HeaderList& headers) {
     list = &cleaned;
   }
   for (const auto& f : *list) {
-    FieldKind kind = fieldKind(f.name);
+    FieldKind kind = f.kind();
     if (isFramingOrHopByHop(kind)) continue;
     if (kind == FieldKind::kTe && !isTeTrailers(f)) continue;
     if (!safeName(f.name) || !safeValue(f.value)) continue;
@@ -147,7 +147,7 @@ void appendChunkHeader(std::string& out, size_t size) {
 void appendLastChunk(std::string& out, const HeaderList& trailers) {
   out.append("0\r\n");
   for (const auto& f : trailers) {
-    if (isFramingOrHopByHop(fieldKind(f.name)) || !safeName(f.name) || !safeValue(f.value)) continue;
+    if (isFramingOrHopByHop(f.kind()) || !safeName(f.name) || !safeValue(f.value)) continue;
     appendField(out, f.name, f.value);
   }
   out.append(kCrlf);

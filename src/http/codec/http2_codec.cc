@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <forward_list>
+#include <optional>
 #include <vector>
 
 #include <boost/container/small_vector.hpp>
@@ -50,7 +51,9 @@ class NvBuilder {
   // Regular field: lowercased, connection-specific fields dropped, te kept
   // only as "trailers", stray pseudo-headers dropped (they would make the
   // block malformed).
-  void addField(std::string_view name, std::string_view value) {
+  void addField(std::string_view name, std::string_view value) { addField(name, value, std::nullopt); }
+  // `known`: fieldKind(name), when the caller has it (a HeaderField keeps it).
+  void addField(std::string_view name, std::string_view value, std::optional<FieldKind> known) {
     if (name.empty() || name.front() == ':') return;
     std::string_view n = name;
     if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
@@ -59,7 +62,7 @@ class NvBuilder {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       n = lower;
     }
-    FieldKind kind = fieldKind(n);
+    FieldKind kind = known ? *known : fieldKind(n);
     if (isConnectionSpecific(kind) || (kind == FieldKind::kHost && dropHost)) return;
     if (kind == FieldKind::kContentLength) sawContentLength = true;
     if (kind == FieldKind::kTe) {
@@ -69,7 +72,7 @@ class NvBuilder {
     push(n, value);
   }
   void addAll(const HeaderList& headers) {
-    for (const auto& f : headers) addField(f.name, f.value);
+    for (const auto& f : headers) addField(f.name, f.value, f.kind());
   }
   const nghttp2_nv* data() const { return nv_.data(); }
   // Requests: Host is not sent, :authority carries it (RFC 9113 §8.3.1).

@@ -126,3 +126,29 @@ TEST(FieldKind, RecognisesEachSpecialNameInAnyCaseAndNothingElse) {
 
 }  // namespace
 }  // namespace weft::http
+
+namespace weft::http {
+namespace {
+
+// A field's kind is worked out once: on first use, or given by add() by a
+// parser that knew it; copies keep it, and what is cached is what
+// fieldKind() says for the name.
+TEST(HeaderList, AFieldsKindIsCachedAndCopied) {
+  HeaderList h;
+  h.add("Content-Length", "3");
+  h.add("connection", "close", FieldKind::kConnection);
+  h.add("X-Other", "1");
+  EXPECT_EQ(h[0].kind(), FieldKind::kContentLength);
+  EXPECT_EQ(h[0].kind(), fieldKind(h[0].name));
+  EXPECT_EQ(h[1].kind(), FieldKind::kConnection);
+  EXPECT_EQ(h[2].kind(), FieldKind::kOther);
+  HeaderList copy = h;
+  EXPECT_EQ(copy[0].kind(), FieldKind::kContentLength);
+  EXPECT_EQ(copy[1].kind(), FieldKind::kConnection);
+  copy.removeHopByHop({FieldKind::kContentLength});
+  ASSERT_EQ(copy.size(), 1u);
+  EXPECT_EQ(copy[0].name, "X-Other");
+}
+
+}  // namespace
+}  // namespace weft::http
