@@ -53,15 +53,26 @@ struct Read {
   std::string text() const { return std::string(buf.data(), got.value_or(0)); }
 };
 
+// What a session does with a read: one read, then noteShortRead() with its
+// result. Empty when nothing arrived within `d` (the read is cancelled).
+std::optional<std::string> readAndNote(Pair& p, std::chrono::milliseconds d) {
+  Read r;
+  r.start(p.reader);
+  p.pollFor(d);
+  if (!r.got) {
+    p.reader.cancel();
+    p.pollFor(5ms);
+    return std::nullopt;
+  }
+  noteShortRead(p.reader, r.buf.size(), *r.got);
+  return r.text();
+}
+
 // A genuine short read, so that the socket's first one (which only asks
 // epoll to report the peer's FIN) is behind the test.
 void firstShortRead(Pair& p) {
   p.send("0");
-  Read r;
-  r.start(p.reader);
-  p.pollFor(50ms);
-  ASSERT_TRUE(r.got);
-  noteShortRead(p.reader, r.buf.size(), *r.got);
+  ASSERT_EQ(readAndNote(p, 50ms), "0");
   EXPECT_FALSE(shortReadNoted(p.reader)) << "the first short read only registers for the peer's FIN";
   p.pollFor(10ms);  // the report epoll_ctl(MOD) may cause
 }
@@ -104,11 +115,7 @@ TEST(ReadReadiness, AMarkedReadWaitsForTheNextEdgeInsteadOfTryingFirst) {
   // Unmarked, bytes already there are read at once.
   p.send("ef");
   p.pollFor(20ms);
-  Read again;
-  again.start(p.reader);
-  p.pollFor(20ms);
-  ASSERT_TRUE(again.got);
-  EXPECT_EQ(again.text(), "ef");
+  EXPECT_EQ(readAndNote(p, 20ms), "ef");
 }
 
 // What callers rely on: after a genuine short read, later bytes (and the
@@ -117,11 +124,7 @@ TEST(ReadReadiness, AfterAShortReadLaterBytesAndEofStillArrive) {
   Pair p;
   firstShortRead(p);
   p.send("hello");
-  Read first;
-  first.start(p.reader);
-  p.pollFor(50ms);
-  ASSERT_TRUE(first.got);
-  noteShortRead(p.reader, first.buf.size(), *first.got);
+  ASSERT_EQ(readAndNote(p, 50ms), "hello");
   EXPECT_TRUE(shortReadNoted(p.reader));
 
   Read second;
@@ -134,12 +137,8 @@ TEST(ReadReadiness, AfterAShortReadLaterBytesAndEofStillArrive) {
   EXPECT_EQ(second.text(), "world");
   noteShortRead(p.reader, second.buf.size(), *second.got);
 
-  Read third;
-  third.start(p.reader);
   p.writer.shutdown(tcp::socket::shutdown_send);
-  p.pollFor(50ms);
-  ASSERT_TRUE(third.got);
-  EXPECT_EQ(*third.got, 0u);  // EOF
+  EXPECT_EQ(readAndNote(p, 50ms), "") << "the EOF was never read";
 }
 
 // The case a plain "short read means empty" rule gets wrong: the peer's
@@ -153,18 +152,9 @@ TEST(ReadReadiness, BytesArrivingWithTheFinLeaveTheNextReadToFindEof) {
   p.send("last");
   p.writer.shutdown(tcp::socket::shutdown_send);
   p.pollFor(20ms);  // reported together: EPOLLIN | EPOLLRDHUP
-  Read r;
-  r.start(p.reader);
-  p.pollFor(20ms);
-  ASSERT_TRUE(r.got);
-  EXPECT_EQ(r.text(), "last");
-  noteShortRead(p.reader, r.buf.size(), *r.got);
+  ASSERT_EQ(readAndNote(p, 20ms), "last");
   EXPECT_FALSE(shortReadNoted(p.reader)) << "marked although epoll reported the FIN";
-  Read eof;
-  eof.start(p.reader);
-  p.pollFor(50ms);
-  ASSERT_TRUE(eof.got) << "the EOF was never read";
-  EXPECT_EQ(*eof.got, 0u);
+  EXPECT_EQ(readAndNote(p, 50ms), "") << "the EOF was never read";
 }
 
 // The same when the bytes and the FIN come after the read was marked and
@@ -173,11 +163,7 @@ TEST(ReadReadiness, AFinAfterTheMarkIsStillReported) {
   Pair p;
   firstShortRead(p);
   p.send("a");
-  Read first;
-  first.start(p.reader);
-  p.pollFor(20ms);
-  ASSERT_TRUE(first.got);
-  noteShortRead(p.reader, first.buf.size(), *first.got);
+  ASSERT_EQ(readAndNote(p, 20ms), "a");
   ASSERT_TRUE(shortReadNoted(p.reader));
   Read second;
   second.start(p.reader);  // queued without a recv()
@@ -188,11 +174,7 @@ TEST(ReadReadiness, AFinAfterTheMarkIsStillReported) {
   EXPECT_EQ(second.text(), "bc");
   noteShortRead(p.reader, second.buf.size(), *second.got);
   EXPECT_FALSE(shortReadNoted(p.reader));
-  Read eof;
-  eof.start(p.reader);
-  p.pollFor(50ms);
-  ASSERT_TRUE(eof.got);
-  EXPECT_EQ(*eof.got, 0u);
+  EXPECT_EQ(readAndNote(p, 50ms), "") << "the EOF was never read";
 }
 
 }  // namespace
