@@ -110,7 +110,6 @@ struct MessageState {
   size_t hostCount = 0;
   bool sawContentLength = false;
   bool sawTransferEncoding = false;
-  bool isRequest = true;
   Http1Error error = Http1Error::kNone;  // set by our own checks in Beast's callbacks
 
   void resetMessage() {
@@ -131,9 +130,9 @@ struct MessageState {
 
 // A chunked body is decoded by Beast's parser, which has the chunk-size,
 // extension, last-chunk and trailer grammar (and its hardening) right. The
-// head is ours (scanHead), so Beast is handed a head of its own
-// that says only "chunked" (kChunkedHead), then the body bytes. The
-// trailers come back through on_field_impl.
+// head is ours (scanHead), so Beast is handed a head of its own that says
+// only "chunked" (kChunkedHead), then the body bytes. The trailers come
+// back through on_field_impl.
 constexpr std::string_view kChunkedHead = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 class ChunkedBodyParser final : public beasthttp::basic_parser<true> {
@@ -322,7 +321,6 @@ struct Core {
   void reset(uint32_t maxHeadBytes) {
     state.resetMessage();
     state.maxHeadBytes = maxHeadBytes;
-    state.isRequest = isRequest;
     chunks.reset();
     scanned = 0;
     started = false;
