@@ -19,7 +19,7 @@ instead (no ptrace, no slow-down; no EAGAIN split), which is what -m 32
 /sys/kernel/tracing (the script mounts it if it can).
 
 Usage: bench/profile/syscalls.py --weft build/bin/weft [--protocol h1|h2c] [-n 20000] [-m 1]
-       [--tracer strace|perf] [--only weft,nginx]
+       [--tracer strace|perf] [--rps N] [--only weft,nginx]
 """
 import argparse
 import importlib.util
@@ -47,9 +47,12 @@ PERF_SYSCALLS = ["recvfrom", "sendto", "recvmsg", "sendmsg", "readv", "writev", 
                  "epoll_ctl", "timerfd_settime", "futex", "accept4", "close", "shutdown", "setsockopt", "ioctl"]
 
 
-def h2load(port, protocol, n, streams=1):
-    """Fixed request count: 16 keep-alive connections, `streams` requests at a time on each (1: as a sidecar mostly sees)."""
+def h2load(port, protocol, n, streams=1, rps=0):
+    """Fixed request count: 16 keep-alive connections, `streams` requests at a time on each (1: as a sidecar mostly sees).
+    `rps` > 0: each connection sends at most that many requests per second (the benchmark's fixed-rate shape)."""
     argv = ["taskset", "-c", run.LOAD_CPU, "h2load", "-t1", "-n", str(n), "-c16", f"-m{streams}"]
+    if rps:
+        argv.append(f"--rps={rps}")
     if protocol == "h1":
         argv += ["--h1", "-H", f":authority: {run.H1_HOST}"]
     else:
@@ -101,7 +104,7 @@ def count_with_strace(tree, out, load):
         return {k: (c / ok, e / ok) for k, (c, e) in parse_strace_summary(f.read()).items()}
 
 
-def measure(name, env, protocol, n, streams, tracer):
+def measure(name, env, protocol, n, streams, tracer, rps=0):
     target = run.start_target(name, env)
     try:
         port = target.port(protocol if protocol == "h1" else "h2")
@@ -109,7 +112,7 @@ def measure(name, env, protocol, n, streams, tracer):
         tree = run.process_tree(target.proc.pid)
         out = os.path.join(env["work"], f"{name}-{protocol}.{tracer}")
         count = count_with_perf if tracer == "perf" else count_with_strace
-        return count(tree, out, lambda: h2load(port, protocol, n, streams))
+        return count(tree, out, lambda: h2load(port, protocol, n, streams, rps))
     finally:
         target.proc.stop()
 
@@ -121,6 +124,8 @@ def main():
     ap.add_argument("-n", type=int, default=20000)
     ap.add_argument("-m", type=int, default=1, help="streams at a time per connection (h2c)")
     ap.add_argument("--tracer", choices=["strace", "perf"], default="strace")
+    ap.add_argument("--rps", type=int, default=0,
+                    help="requests per second per connection (16 connections; 0: as fast as the proxy answers)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(PROXIES))
     args = ap.parse_args()
     for tool in (args.tracer, "h2load", "haproxy", "nginx", "nghttpx", "taskset"):
@@ -140,7 +145,7 @@ def main():
         backend = run.Proc("backend", ["nginx", "-p", work, "-c", bconf], work, run.LOAD_CPU)
         for p in backends.values():
             run.wait_port(p, backend)
-        rows = {name: measure(name, env, args.protocol, args.n, args.m, args.tracer) for name in names}
+        rows = {name: measure(name, env, args.protocol, args.n, args.m, args.tracer, args.rps) for name in names}
     finally:
         if backend:
             backend.stop()
@@ -148,7 +153,8 @@ def main():
 
     names_seen = sorted({k for r in rows.values() for k in r}, key=lambda k: -max(r.get(k, (0, 0))[0] for r in rows.values()))
     shown = [k for k in names_seen if max(r.get(k, (0, 0))[0] for r in rows.values()) >= 0.01]
-    print(f"Syscalls per request, {args.protocol}, h2load -c16 -m{args.m} -n {args.n}, counted by {args.tracer}"
+    print(f"Syscalls per request, {args.protocol}, h2load -c16 -m{args.m} -n {args.n}"
+          + (f" --rps={args.rps}" if args.rps else "") + f", counted by {args.tracer}"
           + (" (errors in brackets, e.g. EAGAIN)" if args.tracer == "strace" else "") + "\n")
     print("| syscall | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
