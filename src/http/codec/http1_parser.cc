@@ -268,8 +268,8 @@ Http1Error scanHead(std::string_view head, bool isRequest, Sink& sink) {
     if (colon == std::string_view::npos || colon == 0) return Http1Error::kBadHeaderName;
     for (size_t i = 0; i < colon; ++i) {
       auto u = static_cast<unsigned char>(line[i]);
-      if (u == ' ' || u == '\t') return Http1Error::kSpaceBeforeColon;
-      if (!isTchar(u)) return Http1Error::kBadHeaderName;
+      // One lookup per byte; which error only once one is found.
+      if (!isTchar(u)) return u == ' ' || u == '\t' ? Http1Error::kSpaceBeforeColon : Http1Error::kBadHeaderName;
     }
     if (!plain) {
       for (size_t i = colon + 1; i < line.size(); ++i) {
