@@ -1,7 +1,10 @@
 #include "http/codec/http1_serializer.h"
 
+#include <charconv>
+#include <concepts>
+#include <ostream>  // boost/beast/http/status.hpp uses std::ostream without including it
+
 #include <boost/beast/http/status.hpp>
-#include <fmt/format.h>
 
 #include "http/codec/token.h"
 
@@ -15,6 +18,17 @@ bool safeName(std::string_view n) {
     if (!isTokenChar(c)) return false;
   return true;
 }
+
+// A number as text, in `buf` (no formatting library, no allocation: a
+// status code and a Content-Length go into every head).
+struct Digits {
+  char buf[20];
+  std::string_view text;
+  explicit Digits(std::integral auto v, int base = 10) {
+    auto r = std::to_chars(buf, buf + sizeof buf, v, base);
+    text = std::string_view(buf, static_cast<size_t>(r.ptr - buf));
+  }
+};
 
 bool safeValue(std::string_view v) {
   for (char c : v)
@@ -79,7 +93,7 @@ void appendRequestHead(std::string& out, const RequestHead& head, BodyFraming fr
   appendFields(out, head.headers);
   switch (framing) {
     case BodyFraming::kContentLength:
-      appendField(out, "Content-Length", fmt::format("{}", head.contentLength.value_or(0)));
+      appendField(out, "Content-Length", Digits(head.contentLength.value_or(0)).text);
       break;
     case BodyFraming::kChunked:
       appendField(out, "Transfer-Encoding", "chunked");
@@ -108,14 +122,14 @@ BodyFraming responseFraming(const ResponseHead& head, std::string_view method, V
 void appendResponseHead(std::string& out, const ResponseHead& head, BodyFraming framing,
                         const ResponseHeadOptions& options) {
   out.append("HTTP/1.1 ");
-  out.append(fmt::format("{}", head.status));
+  out.append(Digits(head.status).text);
   out.push_back(' ');
   out.append(reasonPhrase(head.status));
   out.append(kCrlf);
   appendFields(out, head.headers);
   switch (framing) {
     case BodyFraming::kContentLength:
-      appendField(out, "Content-Length", fmt::format("{}", head.contentLength.value_or(0)));
+      appendField(out, "Content-Length", Digits(head.contentLength.value_or(0)).text);
       break;
     case BodyFraming::kChunked:
       appendField(out, "Transfer-Encoding", "chunked");
@@ -123,7 +137,7 @@ void appendResponseHead(std::string& out, const ResponseHead& head, BodyFraming 
     case BodyFraming::kNone:
       // A HEAD response (or 304) may announce the length of the body it omits.
       if (head.contentLength && (options.headRequest || head.status == 304))
-        appendField(out, "Content-Length", fmt::format("{}", *head.contentLength));
+        appendField(out, "Content-Length", Digits(*head.contentLength).text);
       break;
     case BodyFraming::kUntilClose:
       break;
@@ -140,7 +154,7 @@ void appendResponseHead(std::string& out, const ResponseHead& head, BodyFraming 
 }
 
 void appendChunkHeader(std::string& out, size_t size) {
-  out.append(fmt::format("{:x}", size));
+  out.append(Digits(size, 16).text);
   out.append(kCrlf);
 }
 

@@ -141,5 +141,20 @@ TEST(Http1Serializer, ResponseConnectionOptions) {
   EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n");
 }
 
+// Numbers in heads: every digit of the largest length, an unusual status,
+// and chunk sizes in hex.
+TEST(Http1Serializer, NumbersAreWrittenInFull) {
+  ResponseHead head;
+  head.status = 299;  // no reason phrase known
+  head.contentLength = UINT64_MAX;
+  std::string out;
+  appendResponseHead(out, head, BodyFraming::kContentLength, {});
+  EXPECT_EQ(out, "HTTP/1.1 299 \r\nContent-Length: 18446744073709551615\r\n\r\n");
+  out.clear();
+  appendChunkHeader(out, 0xfedcba9876543210ull);
+  appendChunkHeader(out, 0);
+  EXPECT_EQ(out, "fedcba9876543210\r\n0\r\n");
+}
+
 }  // namespace
 }  // namespace weft::http
