@@ -171,7 +171,7 @@ void Forwarder::applyConfig(const ProxyConfig& config) {
   }
 }
 
-std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request, bool mayDiscover) {
+std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHead& request) {
   if (direction_ == Direction::kInbound) return clusters_.begin()->second;
   if (lastRoute_.entry && request.authority == lastRoute_.authority) return lastRoute_.entry;
   auto name = model::normalizeAuthority(request.authority);
@@ -181,29 +181,39 @@ std::shared_ptr<Forwarder::ClusterEntry> Forwarder::route(const http::RequestHea
     lastRoute_.entry = it->second;
     return it->second;
   }
-  return discovery_ && mayDiscover ? discover(name) : nullptr;
+  return discovery_ ? discover(name) : nullptr;
 }
 
 namespace {
 boost::asio::awaitable<void> nothingMore() { co_return; }
 }  // namespace
 
+Forwarder::Routed Forwarder::routeAndAdmit(const std::shared_ptr<http::Exchange>& exchange) {
+  Routed r;
+  r.grpc = exchange->request.isGrpc();
+  r.entry = route(exchange->request);
+  ProxyError routeError = ProxyError::kNone;
+  if (r.entry && r.entry->discovered) {
+    // Discovered: waits only until the controller's first answer (or, for an
+    // empty set, endpoints); a settled cluster goes straight on.
+    r.entry->discovered->used = true;
+    if (!r.entry->discovered->settled()) {
+      r.awaitDiscovery = true;
+      return r;
+    }
+    routeError = discoveredError(*r.entry->discovered);
+  }
+  r.forwarding = admit(exchange, r.entry, routeError, r.grpc);
+  return r;
+}
+
 // Not a coroutine itself: the one coroutine of a request is run() (or, while
 // a discovered cluster is awaited, awaitDiscoveredThenRun()).
 boost::asio::awaitable<void> Forwarder::handle(std::shared_ptr<http::Exchange> exchange) {
-  const bool grpc = exchange->request.isGrpc();
-  std::shared_ptr<ClusterEntry> entry = route(exchange->request, true);
-  ProxyError routeError = ProxyError::kNone;
-  if (entry && entry->discovered) {
-    // Discovered: waits only until the controller's first answer (or, for an
-    // empty set, endpoints); a settled cluster goes straight on.
-    entry->discovered->used = true;
-    if (!entry->discovered->settled()) return awaitDiscoveredThenRun(std::move(exchange), std::move(entry), grpc);
-    routeError = discoveredError(*entry->discovered);
-  }
-  auto f = admit(exchange, entry, routeError, grpc);
-  if (!f) return nothingMore();
-  return run(std::move(f), std::move(entry), std::nullopt);
+  auto r = routeAndAdmit(exchange);
+  if (r.awaitDiscovery) return awaitDiscoveredThenRun(std::move(exchange), std::move(r.entry), r.grpc);
+  if (!r.forwarding) return nothingMore();
+  return run(std::move(r.forwarding), std::move(r.entry), std::nullopt);
 }
 
 boost::asio::awaitable<void> Forwarder::awaitDiscoveredThenRun(std::shared_ptr<http::Exchange> exchange,

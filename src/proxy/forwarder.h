@@ -49,8 +49,8 @@ class Forwarder final : public http::ExchangeHandler {
   // cluster whose picked endpoint has a connection with room (HTTP/2). The
   // request is then on its way when this returns, and its end is handled by
   // the connection's callback. Otherwise (and for retries) the attempts run
-  // in a coroutine: handle() when the authority is new or its cluster still
-  // waits for the controller, else run() with what routing found.
+  // in a coroutine, handed what routing found: awaitDiscoveredThenRun() while
+  // a discovered cluster waits for the controller, else run().
   void start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) override;
 
   // Applies a new config's clusters (endpoints and settings). Worker thread.
@@ -101,9 +101,9 @@ class Forwarder final : public http::ExchangeHandler {
   };
 
   // Entries are shared with the requests using them, so a config reload that
-  // removes a cluster never frees it under a request in flight. `mayDiscover`:
-  // an authority no cluster has yet may be asked of the controller.
-  std::shared_ptr<ClusterEntry> route(const http::RequestHead& request, bool mayDiscover);
+  // removes a cluster never frees it under a request in flight. An authority
+  // no cluster has yet is asked of the controller (with a DiscoveryLink).
+  std::shared_ptr<ClusterEntry> route(const http::RequestHead& request);
   // Creates the entry (cluster, metrics) if needed and applies `c`'s settings.
   ClusterEntry& configureEntry(const ClusterConfig& c);
   ClusterEntry& addCluster(const ClusterConfig& c);
@@ -120,7 +120,7 @@ class Forwarder final : public http::ExchangeHandler {
   void wake(Discovered& d);
   void startDiscoveryTick();
   void discoveryTick();
-  // One request's attempts (handle() runs them): where the next goes, and
+  // One request's attempts (run() makes them): where the next goes, and
   // what the retry rules have spent so far.
   struct Attempts {
     upstream::PoolProtocol protocol = upstream::PoolProtocol::kHttp1;
@@ -170,10 +170,16 @@ class Forwarder final : public http::ExchangeHandler {
   // The request is over: telemetry (none if `entry` is null: the cluster left
   // the config while the request was out).
   void finish(Forwarding& f, ClusterEntry* entry);
-  // start() for a request whose cluster is known and settled: admits it, then
-  // sends it at once (startNow) or runs its attempts in a coroutine.
-  void startRouted(const std::shared_ptr<http::Exchange>& exchange, std::shared_ptr<ClusterEntry> entry,
-                   const boost::asio::any_io_executor& ex);
+  // What handle() and start() both do first: route the request and, unless
+  // its discovered cluster still waits for the controller, admit it
+  // (`forwarding` null: it was answered with a routing error).
+  struct Routed {
+    std::shared_ptr<ClusterEntry> entry;
+    std::shared_ptr<Forwarding> forwarding;
+    bool grpc = false;
+    bool awaitDiscovery = false;  // run awaitDiscoveredThenRun(entry) next
+  };
+  Routed routeAndAdmit(const std::shared_ptr<http::Exchange>& exchange);
   // Sends an admitted request's first attempt without a coroutine when the
   // picked endpoint's connection has room; false (nothing changed) otherwise.
   bool startNow(const std::shared_ptr<Forwarding>& f, ClusterEntry& entry);

@@ -11,33 +11,17 @@ namespace weft::proxy {
 
 void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asio::any_io_executor& ex) {
   try {
-    // An authority no cluster has yet may be asked of the controller, and a
-    // discovered cluster may not have its first answer: handle() waits.
-    auto entry = route(exchange->request, false);
-    if (entry && (!entry->discovered || entry->discovered->settled())) {
-      startRouted(exchange, std::move(entry), ex);
-      return;
+    // Routed and admitted once, as handle() does; only what has to wait
+    // becomes a coroutine, and it is handed what routing found.
+    auto r = routeAndAdmit(exchange);
+    if (r.awaitDiscovery) {
+      spawn(ex, awaitDiscoveredThenRun(exchange, std::move(r.entry), r.grpc), exchange);
+    } else if (r.forwarding && !startNow(r.forwarding, *r.entry)) {
+      spawn(ex, run(std::move(r.forwarding), std::move(r.entry), std::nullopt), exchange);
     }
   } catch (...) {  // start() never throws (http/session/exchange.h)
     failThrown(*exchange, std::current_exception());
-    return;
   }
-  ExchangeHandler::start(std::move(exchange), ex);
-}
-
-void Forwarder::startRouted(const std::shared_ptr<http::Exchange>& exchange, std::shared_ptr<ClusterEntry> entry,
-                            const boost::asio::any_io_executor& ex) {
-  // Routed once: what the fallback coroutine needs (the entry, the admitted
-  // request) is handed to it, not worked out again by handle().
-  ProxyError routeError = ProxyError::kNone;
-  if (entry->discovered) {
-    entry->discovered->used = true;
-    routeError = discoveredError(*entry->discovered);
-  }
-  auto f = admit(exchange, entry, routeError, exchange->request.isGrpc());
-  if (!f) return;  // answered (a routing error)
-  if (startNow(f, *entry)) return;
-  spawn(ex, run(std::move(f), std::move(entry), std::nullopt), exchange);
 }
 
 bool Forwarder::startNow(const std::shared_ptr<Forwarding>& f, ClusterEntry& entry) {
