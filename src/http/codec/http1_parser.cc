@@ -45,8 +45,6 @@ std::string_view http1ErrorReason(Http1Error e) {
 
 namespace {
 
-bool isTchar(unsigned char c) { return kTokenChars[c]; }
-
 // Whether any byte is a control character (below 0x20, HTAB included) or DEL,
 // eight bytes at a time: a header line almost never has one, and then neither
 // the search for a bare CR nor the per-byte value check is needed. Exact as a
@@ -247,7 +245,7 @@ Http1Error scanHead(std::string_view head, bool isRequest, Sink& sink) {
         auto sp2 = line.rfind(' ');
         if (sp1 == std::string_view::npos || sp1 == sp2 || sp1 == 0) return Http1Error::kBadStartLine;
         for (size_t i = 0; i < sp1; ++i)
-          if (!isTchar(static_cast<unsigned char>(line[i]))) return Http1Error::kBadStartLine;
+          if (!isTokenChar(line[i])) return Http1Error::kBadStartLine;
         std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
         if (target.empty()) return Http1Error::kBadTarget;
         for (char c : target) {
@@ -269,7 +267,7 @@ Http1Error scanHead(std::string_view head, bool isRequest, Sink& sink) {
     for (size_t i = 0; i < colon; ++i) {
       auto u = static_cast<unsigned char>(line[i]);
       // One lookup per byte; which error only once one is found.
-      if (!isTchar(u)) return u == ' ' || u == '\t' ? Http1Error::kSpaceBeforeColon : Http1Error::kBadHeaderName;
+      if (!kTokenChars[u]) return u == ' ' || u == '\t' ? Http1Error::kSpaceBeforeColon : Http1Error::kBadHeaderName;
     }
     if (!plain) {
       for (size_t i = colon + 1; i < line.size(); ++i) {
@@ -450,7 +448,7 @@ struct Core {
       auto comma = list.find(',');
       auto token = trimOws(list.substr(0, comma));
       for (char c : token)
-        if (!isTchar(static_cast<unsigned char>(c))) return false;
+        if (!isTokenChar(c)) return false;
       if (iequals(token, "close")) connectionClose = true;
       else if (iequals(token, "keep-alive")) connectionKeepAlive = true;
       else if (iequals(token, "upgrade")) connectionUpgrade = true;

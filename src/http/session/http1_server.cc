@@ -11,10 +11,10 @@
 #include "http/codec/error_response.h"
 #include "http/codec/http1_parser.h"
 #include "http/codec/http1_serializer.h"
-#include "net/read_readiness.h"
 #include "http/session/http1_io.h"
 #include "net/deadline.h"
 #include "net/drain.h"
+#include "net/read_readiness.h"
 
 namespace weft::http {
 
