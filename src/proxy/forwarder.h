@@ -46,7 +46,8 @@ class Forwarder final : public http::ExchangeHandler {
 
   boost::asio::awaitable<void> handle(std::shared_ptr<http::Exchange> exchange) override;
   // Forwards without a coroutine when nothing has to wait: a known, settled
-  // cluster whose picked endpoint has a connection with room (HTTP/2). The
+  // cluster whose picked endpoint's pool can send it at once (an HTTP/2
+  // connection with room; an idle HTTP/1 connection, no request body). The
   // request is then on its way when this returns, and its end is handled by
   // the connection's callback. Otherwise (and for retries) the attempts run
   // in a coroutine, handed what routing found: awaitDiscoveredThenRun() while

@@ -1,10 +1,11 @@
 // Forwarder::start(): a request forwarded without a coroutine. When the
-// cluster is settled and the picked endpoint's connection has room, the
-// request is sent from the server session's own event, and its end is
-// handled when the upstream connection tells its observer (one handler per
-// batch of ended streams): no coroutine frames, no spawn, no resume per
-// request (docs/benchmarks.md). Anything that would wait, and every result
-// but kOk, goes to the coroutine (run()).
+// cluster is settled and the picked endpoint's pool can send it at once (an
+// HTTP/2 connection with room; an idle HTTP/1 connection, for a request
+// without a body), the request is sent from the server session's own
+// event, and its end is handled when the upstream connection tells its
+// observer: no coroutine frames, no spawn, no resume per request
+// (docs/benchmarks.md). Anything that would wait, and every result but kOk,
+// goes to the coroutine (run()).
 #include "proxy/forwarder.h"
 
 namespace weft::proxy {
@@ -25,11 +26,8 @@ void Forwarder::start(std::shared_ptr<http::Exchange> exchange, const boost::asi
 }
 
 bool Forwarder::startNow(const std::shared_ptr<Forwarding>& f, ClusterEntry& entry) {
-  // An HTTP/1 connection carries one exchange at a time, written and read
-  // by a coroutine of its own: its pool never starts one without waiting.
-  if (f->a.protocol == upstream::PoolProtocol::kHttp1) return false;
   auto pick = entry.cluster->pickIfReady(f->a.protocol);
-  if (!pick.pool || !pick.pool->canStartNow()) return false;
+  if (!pick.pool || !pick.pool->canStartNow(*f->exchange)) return false;
 
   auto& exchange = f->exchange;
   f->a.pick = std::move(pick);

@@ -62,11 +62,11 @@ class EndpointPool {
   // May suspend. `fresh`: do not reuse an existing connection.
   virtual boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) = 0;
   // send() without a coroutine, for when it would not suspend before the
-  // request is on its way: canStartNow() says whether startNow() can open it
-  // now on an existing connection (the default: never). startNow() then
+  // request is on its way: canStartNow() says whether startNow() can send
+  // `exchange` now on an existing connection (the default: never). startNow() then
   // keeps `observer` until it is told, once, the result send() would have
   // returned; false (nothing kept, nothing told) means kNotProcessed.
-  virtual bool canStartNow() const { return false; }
+  virtual bool canStartNow(const http::Exchange& /*exchange*/) const { return false; }
   virtual bool startNow(std::shared_ptr<http::Exchange>, std::shared_ptr<http::SendObserver>) { return false; }
   // Stop accepting sends; close idle connections; in-flight ones finish.
   virtual void drain() = 0;

@@ -18,21 +18,24 @@
 //   tunnel after a 101 and is never pooled.
 //
 // Thread/lifetime: worker thread only. The pool must outlive every send() it
-// started (in-flight sends hold their connection, not the pool); idle-watch
-// coroutines may outlive the pool safely. send() suspends; drain(),
-// openConnections() and endpoint() do not.
+// started (in-flight sends hold their connection, not the pool); a send
+// startNow() began, and idle watches, need nothing of the pool. send()
+// suspends; startNow(), drain(), openConnections() and endpoint() do not.
 #include <memory>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "http/codec/http1_serializer.h"
+
 #include "upstream/endpoint_pool.h"
 
-namespace weft {
-class Gauge;
-}
-
 namespace weft::upstream {
+
+class Http1Connection;
+struct Http1PoolShared;
+struct Http1SendState;
+struct Http1ReadEnd;
 
 class Http1Pool final : public EndpointPool {
  public:
@@ -42,6 +45,12 @@ class Http1Pool final : public EndpointPool {
   Http1Pool& operator=(const Http1Pool&) = delete;
 
   boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) override;
+  // A request without a body, when an idle connection waits: sent and its
+  // response relayed by completion handlers (http1_connection.h), no
+  // coroutine. send() takes the same path for such a request once it has
+  // its connection.
+  bool canStartNow(const http::Exchange& exchange) const override;
+  bool startNow(std::shared_ptr<http::Exchange> exchange, std::shared_ptr<http::SendObserver> observer) override;
   void drain() override;
   size_t openConnections() const override;
   const boost::asio::ip::tcp::endpoint& endpoint() const override { return ep_; }
@@ -49,24 +58,20 @@ class Http1Pool final : public EndpointPool {
   size_t idleConnections() const;
 
  private:
-  struct Connection;
-  struct Shared;
-  struct SendState;
-  struct ReadEnd;
-
-  std::shared_ptr<Connection> takeIdle();
-  void makeIdle(std::shared_ptr<Connection> conn);
-  boost::asio::awaitable<ReadEnd> exchangeOn(std::shared_ptr<Connection> conn, std::shared_ptr<http::Exchange> ex,
-                                             bool reused);
-  boost::asio::awaitable<void> sendBody(Connection& conn, http::Exchange& ex, SendState& state);
-  boost::asio::awaitable<ReadEnd> readResponse(Connection& conn, http::Exchange& ex, SendState& state);
-  boost::asio::awaitable<void> tunnel(Connection& conn, http::Exchange& ex);
+  static bool sendsWithoutCoroutine(const http::RequestHead& request);
+  boost::asio::awaitable<SendResult> sendBodyless(std::shared_ptr<Http1Connection> conn,
+                                                  std::shared_ptr<http::Exchange> ex, bool reused);
+  boost::asio::awaitable<Http1ReadEnd> exchangeOn(std::shared_ptr<Http1Connection> conn,
+                                                  std::shared_ptr<http::Exchange> ex, bool reused);
+  boost::asio::awaitable<void> sendBody(Http1Connection& conn, http::Exchange& ex, http::BodyFraming framing,
+                                        Http1SendState& state, bool& requestFailed);
+  boost::asio::awaitable<Http1ReadEnd> readResponse(Http1Connection& conn, http::Exchange& ex, Http1SendState& state);
+  boost::asio::awaitable<void> tunnel(Http1Connection& conn, http::Exchange& ex);
 
   boost::asio::any_io_executor ex_;
   boost::asio::ip::tcp::endpoint ep_;
   PoolOptions options_;
-  std::shared_ptr<Shared> shared_;
-  bool draining_ = false;
+  std::shared_ptr<Http1PoolShared> shared_;
 };
 
 }  // namespace weft::upstream

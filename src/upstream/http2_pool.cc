@@ -126,7 +126,7 @@ asio::awaitable<SendResult> Http2Pool::send(std::shared_ptr<http::Exchange> exch
   return connectAndSend(state_, std::move(exchange), fresh);
 }
 
-bool Http2Pool::canStartNow() const { return !state_->draining && state_->usable(); }
+bool Http2Pool::canStartNow(const http::Exchange&) const { return !state_->draining && state_->usable(); }
 
 bool Http2Pool::startNow(std::shared_ptr<http::Exchange> exchange, std::shared_ptr<http::SendObserver> observer) {
   auto conn = state_->draining ? nullptr : state_->usable();

@@ -27,7 +27,7 @@ class Http2Pool final : public EndpointPool {
   ~Http2Pool() override;
 
   boost::asio::awaitable<SendResult> send(std::shared_ptr<http::Exchange> exchange, bool fresh) override;
-  bool canStartNow() const override;
+  bool canStartNow(const http::Exchange& exchange) const override;
   bool startNow(std::shared_ptr<http::Exchange> exchange, std::shared_ptr<http::SendObserver> observer) override;
   void drain() override;
   size_t openConnections() const override;

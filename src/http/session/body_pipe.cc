@@ -27,7 +27,7 @@ void BodyPipe::finish(HeaderList trailers) {
   ended_ = true;
   trailers_ = std::move(trailers);
   signalReadable();
-  writable_.notify();
+  signalWritable();
 }
 
 void BodyPipe::fail(ProxyError why) {
@@ -35,12 +35,23 @@ void BodyPipe::fail(ProxyError why) {
   ended_ = true;
   error_ = why;
   signalReadable();
-  writable_.notify();
+  signalWritable();
 }
 
 boost::asio::awaitable<bool> BodyPipe::waitWritable() {
-  while (!abandoned_ && !ended_ && buffered() >= highWater_) co_await writable_.wait();
+  while (full()) co_await writable_.wait();
   co_return !abandoned_ && !ended_;
+}
+
+void BodyPipe::listenWritable(WritableListener* listener) {
+  writableListener_ = listener;
+  if (listener && !full()) signalWritable();
+}
+
+void BodyPipe::signalWritable() {
+  writable_.notify();
+  if (!writableListener_ || full()) return;
+  std::exchange(writableListener_, nullptr)->bodyWritable();
 }
 
 void BodyPipe::runFirstRead() {
@@ -92,7 +103,7 @@ void BodyPipe::consume(size_t n) {
   consumed_ += n;
   if (retainLimit_ && head_ > retainLimit_) retainOverflow_ = true;
   compact();
-  writable_.notify();
+  signalWritable();
   if (onConsumed && n) onConsumed(n);
 }
 
@@ -102,7 +113,7 @@ void BodyPipe::abandon() {
   incoming_.clear();
   head_ = 0;
   signalReadable();
-  writable_.notify();
+  signalWritable();
 }
 
 void BodyPipe::retainForReplay(size_t limit) {

@@ -44,6 +44,20 @@ class BodyPipe {
     ~ReadableListener() = default;
   };
 
+  // A producer that is not a coroutine (an HTTP/1 upstream connection
+  // relaying a response) is told through this, once per listenWritable(),
+  // when waitWritable() would return: room below the high water, or nobody
+  // to read any more (abandoned or ended). Called synchronously from the
+  // consumer's consume() or abandon() (or from finish() or fail()), so a
+  // listener that does more than note it should post.
+  class WritableListener {
+   public:
+    virtual void bodyWritable() = 0;
+
+   protected:
+    ~WritableListener() = default;
+  };
+
   BodyPipe(const boost::asio::any_io_executor& ex, size_t highWater = 64 * 1024);
   BodyPipe(boost::asio::execution_context& context, size_t highWater = 64 * 1024);
   BodyPipe(const BodyPipe&) = delete;
@@ -56,6 +70,10 @@ class BodyPipe {
   // Until buffered() < highWater, or the consumer abandoned the pipe, or the
   // pipe ended. Returns false when nobody will read what is written.
   boost::asio::awaitable<bool> waitWritable();
+  // waitWritable() without a coroutine: `listener` is called once, at once
+  // if the pipe is writable now, else when it becomes so. nullptr disarms;
+  // the listener must disarm before it goes away.
+  void listenWritable(WritableListener* listener);
 
   // --- consumer ---
   // Until there is data or the body ended.
@@ -101,7 +119,10 @@ class BodyPipe {
  private:
   void compact();
   bool readable() const { return buffered() > 0 || ended_ || abandoned_; }
+  // What waitWritable() waits out: someone will read, and there is no room.
+  bool full() const { return !abandoned_ && !ended_ && buffered() >= highWater_; }
   void signalReadable();
+  void signalWritable();
   void runFirstRead();  // onFirstRead, once
 
   std::string buf_;        // what data() shows, from head_; retained bytes before it
@@ -119,6 +140,7 @@ class BodyPipe {
   Notifier readable_;
   Notifier writable_;
   ReadableListener* readableListener_ = nullptr;
+  WritableListener* writableListener_ = nullptr;
 };
 
 }  // namespace weft::http

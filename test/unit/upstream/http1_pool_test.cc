@@ -463,5 +463,172 @@ TEST(Http1Pool, DownstreamCancelClosesTheConnection) {
   EXPECT_EQ(pool.idleConnections(), 0u);
 }
 
+// What startNow() tells: every result, in order.
+struct RecordingObserver final : http::SendObserver {
+  void sendDone(const SendResult& r) override { results.push_back(r); }
+  std::vector<SendResult> results;
+};
+
+std::shared_ptr<Exchange> bodylessExchange(boost::asio::io_context& io, http::RequestHead req) {
+  auto ex = std::make_shared<Exchange>(io.get_executor());
+  ex->request = std::move(req);
+  ex->requestBody.finish();
+  return ex;
+}
+
+// Reads the whole response body of `ex` as a client session would, `delay`
+// after the head (so a large body meets a full pipe).
+std::string drainBody(boost::asio::io_context& io, const std::shared_ptr<Exchange>& ex,
+                      std::chrono::milliseconds delay = 0ms, size_t* maxBuffered = nullptr) {
+  std::string body;
+  bool done = false;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await ex->waitResponse();
+        if (!ex->hasResponse()) co_return;
+        if (delay.count()) co_await sleepFor(delay);
+        auto& pipe = ex->responseBody;
+        for (;;) {
+          co_await pipe.waitReadable();
+          if (maxBuffered) *maxBuffered = std::max(*maxBuffered, pipe.buffered());
+          auto d = pipe.data();
+          body += d;
+          pipe.consume(d.size());
+          if (d.empty() && pipe.ended()) break;
+        }
+      },
+      [&](std::exception_ptr) { done = true; });
+  runUntil(io, done);
+  return body;
+}
+
+TEST(Http1Pool, StartsABodylessRequestOnAnIdleConnectionAndTellsItsObserverOnce) {
+  FakeUpstream up([](int, int req, const http::RequestHead& h, const std::string&, const http::HeaderList&) {
+    return ok("r" + std::to_string(req) + h.path);
+  });
+  boost::asio::io_context io;
+  Http1Pool pool(io.get_executor(), up.endpoint, opts());
+  auto observer = std::make_shared<RecordingObserver>();
+  // No connection yet: starting now would mean waiting for a connect.
+  EXPECT_FALSE(pool.canStartNow(*bodylessExchange(io, get("/can"))));
+  EXPECT_FALSE(pool.startNow(bodylessExchange(io, get("/early")), observer));
+  EXPECT_EQ(observer.use_count(), 1) << "refused: the observer is not kept";
+  ASSERT_EQ(roundTrip(io, pool, get("/open")).result.outcome, SendOutcome::kOk);
+
+  EXPECT_TRUE(pool.canStartNow(*bodylessExchange(io, get("/can"))));
+  auto ex = bodylessExchange(io, get("/now"));
+  ASSERT_TRUE(pool.startNow(ex, observer)) << "an idle connection: started now";
+  EXPECT_TRUE(observer->results.empty()) << "told when the response is over, never from startNow()";
+  EXPECT_EQ(pool.idleConnections(), 0u) << "the connection carries the request";
+  EXPECT_EQ(drainBody(io, ex), "r1/now");
+  for (int i = 0; i < 100 && observer->results.empty(); ++i) runFor(io, 10ms);
+  ASSERT_EQ(observer->results.size(), 1u);
+  EXPECT_EQ(observer->results[0].outcome, SendOutcome::kOk);
+  EXPECT_EQ(ex->response.status, 200);
+  EXPECT_EQ(up.accepted(), 1) << "sent on the pooled connection";
+  EXPECT_EQ(pool.idleConnections(), 1u) << "idle again once the response ended";
+  runFor(io, 50ms);
+  EXPECT_EQ(observer->results.size(), 1u) << "told once";
+  auto raw = up.rawRequests();
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw[1], "GET /now HTTP/1.1\r\nHost: up.test\r\n\r\n");
+}
+
+TEST(Http1Pool, OnlyBodylessRequestsOnAnIdleConnectionStartNow) {
+  FakeUpstream up([](int, int, const http::RequestHead&, const std::string&, const http::HeaderList&) { return ok(); });
+  boost::asio::io_context io;
+  Http1Pool pool(io.get_executor(), up.endpoint, opts());
+  ASSERT_EQ(roundTrip(io, pool, get()).result.outcome, SendOutcome::kOk);
+  ASSERT_EQ(pool.idleConnections(), 1u);
+  auto observer = std::make_shared<RecordingObserver>();
+
+  auto post = get("/p");
+  post.method = "POST";
+  post.contentLength = 4;
+  post.hasBody = true;
+  EXPECT_FALSE(pool.canStartNow(*bodylessExchange(io, post))) << "a body races the response: the coroutine's";
+  EXPECT_FALSE(pool.startNow(bodylessExchange(io, post), observer));
+  auto chunked = get("/c");
+  chunked.method = "POST";
+  chunked.hasBody = true;
+  EXPECT_FALSE(pool.canStartNow(*bodylessExchange(io, chunked)));
+  auto upgrade = get("/ws");
+  upgrade.upgrade = true;
+  EXPECT_FALSE(pool.canStartNow(*bodylessExchange(io, upgrade))) << "an upgrade needs a fresh connection";
+  auto cancelled = bodylessExchange(io, get("/gone"));
+  cancelled->cancel(ProxyError::kDownstreamReset);
+  EXPECT_FALSE(pool.canStartNow(*cancelled));
+  EXPECT_EQ(pool.idleConnections(), 1u) << "nothing was taken";
+  EXPECT_TRUE(pool.canStartNow(*bodylessExchange(io, get("/fine"))));
+
+  pool.drain();
+  EXPECT_FALSE(pool.canStartNow(*bodylessExchange(io, get("/drained"))));
+  EXPECT_FALSE(pool.startNow(bodylessExchange(io, get("/drained")), observer));
+  EXPECT_EQ(observer.use_count(), 1);
+}
+
+TEST(Http1Pool, StartedRequestOnAConnectionTheServerClosedIsNotProcessed) {
+  FakeUpstream up([](int conn, int req, const http::RequestHead&, const std::string&, const http::HeaderList&) {
+    if (conn == 0 && req == 1) return Reply{"", true};  // read the request, then drop the connection
+    return ok();
+  });
+  boost::asio::io_context io;
+  Http1Pool pool(io.get_executor(), up.endpoint, opts());
+  ASSERT_EQ(roundTrip(io, pool, get()).result.outcome, SendOutcome::kOk);
+  auto observer = std::make_shared<RecordingObserver>();
+  auto ex = bodylessExchange(io, get("/second"));
+  ASSERT_TRUE(pool.startNow(ex, observer));
+  for (int i = 0; i < 300 && observer->results.empty(); ++i) runFor(io, 10ms);
+  ASSERT_EQ(observer->results.size(), 1u);
+  EXPECT_EQ(observer->results[0].outcome, SendOutcome::kNotProcessed) << "reused, no response byte: safe to retry";
+  EXPECT_FALSE(ex->hasResponse());
+  EXPECT_EQ(pool.openConnections(), 0u);
+}
+
+TEST(Http1Pool, StartedRequestRespectsPipeHighWaterAndFinishesWithoutItsPool) {
+  constexpr size_t kSize = 1024 * 1024;
+  FakeUpstream up([](int, int, const http::RequestHead&, const std::string&, const http::HeaderList&) {
+    return ok(std::string(kSize, 'z'));
+  });
+  boost::asio::io_context io;
+  auto pool = std::make_unique<Http1Pool>(io.get_executor(), up.endpoint, opts());
+  ASSERT_EQ(roundTrip(io, *pool, get()).result.outcome, SendOutcome::kOk);
+  auto observer = std::make_shared<RecordingObserver>();
+  auto ex = bodylessExchange(io, get("/big"));
+  ASSERT_TRUE(pool->startNow(ex, observer));
+  pool.reset();  // an endpoint removed while its request is out: the connection finishes it
+  size_t maxBuffered = 0;
+  auto body = drainBody(io, ex, 200ms, &maxBuffered);
+  EXPECT_EQ(body.size(), kSize);
+  EXPECT_GT(maxBuffered, 0u);
+  EXPECT_LE(maxBuffered, 64u * 1024) << "reads wait for room in the pipe";
+  for (int i = 0; i < 100 && observer->results.empty(); ++i) runFor(io, 10ms);
+  ASSERT_EQ(observer->results.size(), 1u);
+  EXPECT_EQ(observer->results[0].outcome, SendOutcome::kOk);
+  EXPECT_EQ(ex->responseBody.error(), ProxyError::kNone);
+}
+
+TEST(Http1Pool, StartedRequestCancelledWhileThePipeIsFullEnds) {
+  FakeUpstream up([](int, int, const http::RequestHead&, const std::string&, const http::HeaderList&) {
+    return ok(std::string(1024 * 1024, 'z'));
+  });
+  boost::asio::io_context io;
+  Http1Pool pool(io.get_executor(), up.endpoint, opts());
+  ASSERT_EQ(roundTrip(io, pool, get()).result.outcome, SendOutcome::kOk);
+  auto observer = std::make_shared<RecordingObserver>();
+  auto ex = bodylessExchange(io, get("/big"));
+  ASSERT_TRUE(pool.startNow(ex, observer));
+  runFor(io, 200ms);  // nobody reads: the pipe fills and the connection waits for room
+  EXPECT_GE(ex->responseBody.buffered(), ex->responseBody.highWater());
+  EXPECT_TRUE(observer->results.empty());
+  ex->cancel(ProxyError::kTimeout);
+  for (int i = 0; i < 100 && observer->results.empty(); ++i) runFor(io, 10ms);
+  ASSERT_EQ(observer->results.size(), 1u);
+  EXPECT_EQ(observer->results[0].outcome, SendOutcome::kOk) << "the response had started";
+  EXPECT_EQ(ex->responseBody.error(), ProxyError::kTimeout);
+  EXPECT_EQ(pool.openConnections(), 0u) << "mid-body: never reused";
+}
+
 }  // namespace
 }  // namespace weft::upstream

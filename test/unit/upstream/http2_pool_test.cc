@@ -129,13 +129,13 @@ TEST_F(Http2PoolTest, StartNowNeedsAConnectionWithRoomAndTellsItsObserverOnce) {
     Http2Pool pool(io_.get_executor(), upstream_.endpoint(), options_);
     auto observer = std::make_shared<RecordingObserver>();
     // No connection yet: starting now would mean waiting for a connect.
-    EXPECT_FALSE(pool.canStartNow());
+    EXPECT_FALSE(pool.canStartNow(*makeExchange("/can")));
     EXPECT_FALSE(pool.startNow(makeExchange("/early"), observer));
     EXPECT_EQ(observer.use_count(), 1) << "refused: the observer is not kept";
     auto first = co_await pool.send(makeExchange("/open"), false);
     EXPECT_EQ(first.outcome, SendOutcome::kOk);
 
-    EXPECT_TRUE(pool.canStartNow());
+    EXPECT_TRUE(pool.canStartNow(*makeExchange("/can")));
     auto ex = makeExchange("/now", "payload");
     if (!pool.startNow(ex, observer)) {
       ADD_FAILURE() << "an open connection with room: started now";
@@ -154,7 +154,7 @@ TEST_F(Http2PoolTest, StartNowNeedsAConnectionWithRoomAndTellsItsObserverOnce) {
     EXPECT_EQ(observer.use_count(), 1) << "let go once told";
 
     pool.drain();
-    EXPECT_FALSE(pool.canStartNow());
+    EXPECT_FALSE(pool.canStartNow(*makeExchange("/can")));
     EXPECT_FALSE(pool.startNow(makeExchange("/drained"), observer));
   });
 }

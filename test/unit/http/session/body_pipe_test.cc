@@ -246,6 +246,47 @@ TEST(BodyPipe, ListeningCountsAsTheFirstRead) {
   EXPECT_EQ(firstReads, 1);  // `Expect: 100-continue` is answered once
 }
 
+struct CountingWritable final : BodyPipe::WritableListener {
+  int writable = 0;
+  void bodyWritable() override { ++writable; }
+};
+
+TEST(BodyPipe, WritableListenerIsToldOnceWhenThereIsRoomOrNobodyToRead) {
+  asio::io_context ctx;
+  BodyPipe pipe(ctx.get_executor(), 4);
+  CountingWritable l;
+  pipe.listenWritable(&l);
+  EXPECT_EQ(l.writable, 1);  // at once: there is room now
+  pipe.push("abcd");
+  pipe.listenWritable(&l);
+  EXPECT_EQ(l.writable, 1);  // full: waits
+  pipe.push("ef");
+  pipe.consume(1);
+  EXPECT_EQ(l.writable, 1) << "5 of 4 buffered: still no room";
+  pipe.consume(2);
+  EXPECT_EQ(l.writable, 2);  // synchronously, from consume()
+  pipe.consume(1);
+  EXPECT_EQ(l.writable, 2);  // once per listenWritable()
+
+  pipe.push("ghij");
+  pipe.listenWritable(&l);
+  pipe.abandon();
+  EXPECT_EQ(l.writable, 3) << "nobody will read: the producer must hear it";
+
+  BodyPipe failing(ctx.get_executor(), 1);
+  failing.push("x");
+  failing.listenWritable(&l);
+  failing.fail(ProxyError::kTimeout);
+  EXPECT_EQ(l.writable, 4);
+
+  BodyPipe disarmed(ctx.get_executor(), 1);
+  disarmed.push("x");
+  disarmed.listenWritable(&l);
+  disarmed.listenWritable(nullptr);
+  disarmed.consume(1);
+  EXPECT_EQ(l.writable, 4);
+}
+
 TEST(Exchange, ObserverIsToldOnceWhenTheResponseStarts) {
   asio::io_context ctx;
   Exchange ex(ctx.get_executor());
