@@ -51,21 +51,32 @@ bool acceptsTrailers(const RequestHead& req) {
   return false;
 }
 
-class Http1ServerSession {
+// The session runs one coroutine for the connection (run()), and it stays
+// parked while requests without a body are served: their heads are read,
+// their exchanges started and their responses written by completion
+// handlers, no coroutine frame, spawn or resume per request
+// (docs/benchmarks.md). What has to wait on two things at once (a request
+// body racing its response, an upgrade's tunnel, a malformed request's
+// lingering close) is handed to run(), which serves it as a coroutine. The
+// response writer is callback-driven for both; the coroutine awaits its end.
+class Http1ServerSession final : private ResponseObserver, private BodyPipe::ReadableListener {
  public:
   Http1ServerSession(boost::asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
                      const ServerOptions& options)
       : socket_(std::move(socket)),
+        executor_(socket_.get_executor()),
+        context_(boost::asio::query(executor_, boost::asio::execution::context)),
         in_(std::move(prefix)),
         handler_(handler),
         options_(options),
         parser_(options.maxHeaderListBytes),
-        readTimer_(socket_.get_executor()),
-        writeTimer_(socket_.get_executor()),
-        readDeadline_(socket_.get_executor(), [this] { socket_.cancel(); }),
-        writeDeadline_(socket_.get_executor(), [this] { socket_.cancel(); }),
-        wake_(socket_.get_executor()),
-        readDone_(socket_.get_executor()),
+        readTimer_(executor_),
+        writeTimer_(executor_),
+        readDeadline_(executor_, [this] { socket_.cancel(); }),
+        writeDeadline_(executor_, [this] { socket_.cancel(); }),
+        wakeRun_(context_),
+        readDone_(context_),
+        writerDone_(context_),
         alive_(std::make_shared<char>(0)) {
     if (options_.drain) {
       // Drain ends a connection that waits for its next request; one that is
@@ -75,31 +86,35 @@ class Http1ServerSession {
       });
     }
   }
+  ~Http1ServerSession() { stopWriter(); }
 
   awaitable<void> run() {
+    readNextHead();
     for (;;) {
-      auto head = co_await readHead();
-      if (head == HeadResult::kMalformed) {
+      while (next_ == Next::kNone) co_await wakeRun_.wait();
+      auto next = std::exchange(next_, Next::kNone);
+      if (next == Next::kMalformed) {
         co_await rejectMalformed(parser_.error());
         break;
       }
-      if (head != HeadResult::kHead) break;
+      if (next != Next::kServe) break;
       if (!co_await serveOne()) break;
       parser_.reset();
+      readNextHead();
     }
-    if (current_) current_->cancel(ProxyError::kDownstreamReset);
-    detachCurrent();
-    h1io::closeSocket(socket_);
+    abort();
   }
 
   void abort() {
+    stopWriter();
     if (current_) current_->cancel(ProxyError::kDownstreamReset);
     detachCurrent();
     h1io::closeSocket(socket_);
   }
 
  private:
-  enum class HeadResult { kHead, kClosed, kTimeout, kDrain, kMalformed };
+  // What run() is woken for: a request to serve as a coroutine, or the end.
+  enum class Next { kNone, kServe, kMalformed, kEnd };
   enum class ReaderEnd { kPeerGone, kMalformed, kTimeout };
   struct WriteEnd {
     bool ok = true;
@@ -109,41 +124,54 @@ class Http1ServerSession {
 
   bool draining() const { return options_.drain && options_.drain->draining(); }
 
+  void handOver(Next next) {
+    next_ = next;
+    wakeRun_.notify();
+  }
+
+  // --- request heads, read by completion handlers ---
+
   // Reads until a request head is parsed. Before the first byte of a request
   // the idle timeout (and drain) applies; after it, the header timeout. Both
   // are one lazily re-armed deadline (no timer work per request), and drain
   // reaches an idle wait through drainHook_ (no race per request).
-  awaitable<HeadResult> readHead() {
+  void readNextHead() {
     readDeadline_.setAfter(options_.idleTimeout);
-    bool headTimed = false;
-    for (;;) {
-      size_t consumed = 0;
-      auto ev = parser_.parse(in_.view(), consumed);
-      in_.consume(consumed);
-      if (ev == Http1Event::kHead) {
-        readDeadline_.clear();
-        co_return HeadResult::kHead;
-      }
-      if (ev == Http1Event::kError) co_return HeadResult::kMalformed;
-      if (!headTimed && parser_.started()) {
-        headTimed = true;
-        readDeadline_.setAfter(options_.headerTimeout);
-      }
-      if (!headTimed && draining()) co_return HeadResult::kDrain;
-      if (in_.empty() && in_.capacity() > kIdleRead && !readOutstanding_) in_.release();
-      idleWaiting_ = !headTimed;
-      auto st = co_await readMore(in_.empty() ? kIdleRead : kReadChunk);
-      idleWaiting_ = false;
-      if (readDeadline_.expired()) co_return HeadResult::kTimeout;
-      if (st != IoStatus::kOk) co_return !headTimed && draining() ? HeadResult::kDrain : HeadResult::kClosed;
-    }
+    headTimed_ = false;
+    continueHead();
   }
 
-  // One request/response exchange. Returns whether the connection may serve
-  // another request.
-  awaitable<bool> serveOne() {
-    auto executor = co_await boost::asio::this_coro::executor;
-    auto ex = std::make_shared<Exchange>(executor);
+  void continueHead() {
+    size_t consumed = 0;
+    auto ev = parser_.parse(in_.view(), consumed);
+    in_.consume(consumed);
+    if (ev == Http1Event::kHead) {
+      readDeadline_.clear();
+      // A request without a body is served here; anything else by run().
+      if (parser_.done() && !parser_.requestHead().upgrade) return serveBodyless();
+      return handOver(Next::kServe);
+    }
+    if (ev == Http1Event::kError) return handOver(Next::kMalformed);
+    if (!headTimed_ && parser_.started()) {
+      headTimed_ = true;
+      readDeadline_.setAfter(options_.headerTimeout);
+    }
+    if (!headTimed_ && draining()) return handOver(Next::kEnd);
+    if (in_.empty() && in_.capacity() > kIdleRead && !readOutstanding_) in_.release();
+    idleWaiting_ = !headTimed_;
+    awaitingHead_ = true;  // onRead() goes on here
+    if (!readOutstanding_) startRead(in_.empty() ? kIdleRead : kReadChunk);
+  }
+
+  void headBytesArrived() {
+    awaitingHead_ = false;
+    idleWaiting_ = false;
+    if (readDeadline_.expired() || readStatus_ != IoStatus::kOk) return handOver(Next::kEnd);
+    continueHead();
+  }
+
+  std::shared_ptr<Exchange> beginExchange() {
+    auto ex = std::make_shared<Exchange>(context_);
     current_ = ex;
     ex->request = std::move(parser_.requestHead());
     requestDone_ = parser_.done();
@@ -153,27 +181,42 @@ class Http1ServerSession {
     if (ex->request.expectContinue && !requestDone_) {
       ex->requestBody.onFirstRead = [this] {
         continueWanted_ = true;
-        wake_.notify();
+        postWriterStep();
       };
     }
-    handler_.start(ex, executor);
+    handler_.start(ex, executor_);
+    return ex;
+  }
 
-    if (requestDone_ && !ex->request.upgrade) {
-      // The common case, a request without a body: no request pump to race
-      // against the writer. A callback read-ahead notices a client that
-      // leaves (and buffers its pipelined requests) while we answer.
-      readAhead_ = true;
-      if (!readOutstanding_) startRead(kIdleRead);
-      auto w = co_await writeResponse(ex);
-      readAhead_ = false;  // a read still outstanding is the next readHead()'s
-      if (!w.ok || peerGone_) co_return false;  // run() cancels current_
-      detachCurrent();
-      co_return w.keepAlive;
-    }
-    auto r = co_await (pumpRequest(ex) || writeResponse(ex));
-    // pumpRequest may have left a read outstanding: the next readHead() (or
-    // the tunnel, after stopReading()) takes it over.
+  // The common case, a request without a body: no request pump to race
+  // against the writer. A callback read-ahead notices a client that leaves
+  // (and buffers its pipelined requests) while we answer.
+  void serveBodyless() {
+    auto ex = beginExchange();
+    readAhead_ = true;
+    if (!readOutstanding_) startRead(kIdleRead);
+    startWriter(std::move(ex), true);
+  }
+
+  void bodylessServed(WriteEnd w) {
+    readAhead_ = false;  // a read still outstanding is the next head's
+    if (!w.ok || peerGone_) return handOver(Next::kEnd);  // run() cancels current_
+    detachCurrent();
+    if (!w.keepAlive) return handOver(Next::kEnd);
+    parser_.reset();
+    readNextHead();
+  }
+
+  // A request with a body, or an upgrade. Returns whether the connection
+  // may serve another request.
+  awaitable<bool> serveOne() {
+    auto ex = beginExchange();
+    startWriter(ex, false);
+    auto r = co_await (pumpRequest(ex) || awaitWriter());
+    // pumpRequest may have left a read outstanding: the next head (or the
+    // tunnel, after stopReading()) takes it over.
     if (r.index() == 0) {
+      stopWriter();
       auto end = std::get<0>(r);
       if (end == ReaderEnd::kMalformed) {
         countRejected(parser_.error());
@@ -181,7 +224,10 @@ class Http1ServerSession {
         detachCurrent();
         // A named head: GCC 12 double-destroys temporaries in co_await expressions.
         RequestHead unknown;
-        if (!responseStarted_) co_await writeError(ProxyError::kMalformedRequest, unknown, true);
+        if (!responseStarted_) {
+          co_await awaitWriterIdle();  // a 100 Continue may be on its way
+          co_await writeError(ProxyError::kMalformedRequest, unknown, true);
+        }
       } else {
         ex->cancel(end == ReaderEnd::kTimeout ? ProxyError::kTimeout : ProxyError::kDownstreamReset);
       }
@@ -240,6 +286,7 @@ class Http1ServerSession {
       if (readAhead_ && in_.size() < kPipelineReadAhead) startRead(kIdleRead);
     }
     readDone_.notify();
+    if (awaitingHead_) headBytesArrived();
   }
 
   // At least one read into in_ (taking over an outstanding one).
@@ -268,18 +315,16 @@ class Http1ServerSession {
     co_return st;
   }
 
-  // Writes to the client; a peer that stops reading for the idle timeout
-  // ends it. One coroutine per write (buffers by value: the string_view
-  // overload returns this coroutine unstarted).
-  template <class Buffers>
-  awaitable<IoStatus> write(Buffers buffers) {
+  // Writes to the client from a coroutine (error responses outside the
+  // writer); a peer that stops reading for the idle timeout ends it.
+  awaitable<IoStatus> write(std::string_view data) {
     writeDeadline_.setAfter(options_.idleTimeout);
-    auto [ec, n] = co_await boost::asio::async_write(socket_, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
+    auto [ec, n] = co_await boost::asio::async_write(socket_, boost::asio::buffer(data.data(), data.size()),
+                                                     boost::asio::as_tuple(boost::asio::use_awaitable));
     writeDeadline_.clear();
     if (writeDeadline_.expired()) co_return IoStatus::kTimeout;
     co_return ec ? IoStatus::kError : IoStatus::kOk;
   }
-  awaitable<IoStatus> write(std::string_view data) { return write(boost::asio::buffer(data.data(), data.size())); }
 
   void detachCurrent() {
     if (current_) current_->requestBody.onFirstRead = nullptr;
@@ -288,7 +333,7 @@ class Http1ServerSession {
 
   // Streams the request body into the pipe, then keeps reading ahead
   // (pipelined requests) so a client that disconnects is noticed. Returns
-  // only on a problem; the writer winning the `||` ends it otherwise.
+  // only on a problem; the writer ending first ends it otherwise.
   awaitable<ReaderEnd> pumpRequest(std::shared_ptr<Exchange> ex) {
     auto& pipe = ex->requestBody;
     while (!requestDone_) {
@@ -322,40 +367,98 @@ class Http1ServerSession {
     co_return ReaderEnd::kPeerGone;
   }
 
-  awaitable<WriteEnd> writeResponse(std::shared_ptr<Exchange> ex) {
-    // Wait for the response head, answering 100-continue when the handler
-    // first asks for the body.
-    for (;;) {
-      if (ex->hasResponse() || ex->error() != ProxyError::kNone || ex->cancelled()) break;
+  // --- the response writer, driven by completion handlers ---
+  //
+  // It waits for the response head (as the exchange's ResponseObserver),
+  // answering 100-continue when the handler first asks for the body, then
+  // writes the head and relays the body (as the body pipe's listener).
+  // Every wake-up is posted, so the writer runs after the upstream side's
+  // handler has pushed what it read: head, body and, when the body has
+  // already ended, the last chunk go out in one gathered write.
+
+  enum class Phase : uint8_t { kIdle, kAwaitHead, kBody };
+  enum class AfterWrite : uint8_t { kStep, kBodyWritten, kEnd };
+
+  void startWriter(std::shared_ptr<Exchange> ex, bool bodyless) {
+    w_ = {};
+    w_.ex = std::move(ex);
+    w_.phase = Phase::kAwaitHead;
+    w_.bodyless = bodyless;
+    stepWriter();
+  }
+
+  // Ends the writer without telling anyone; a write in flight completes
+  // into nothing (awaitWriterIdle()).
+  void stopWriter() {
+    if (w_.phase == Phase::kIdle) return;
+    disarmWriter();
+    w_.phase = Phase::kIdle;
+    w_.ex.reset();
+  }
+
+  void disarmWriter() {
+    if (w_.observing) w_.ex->setResponseObserver(nullptr);
+    w_.observing = false;
+    w_.ex->responseBody.listenReadable(nullptr);
+  }
+
+  awaitable<WriteEnd> awaitWriter() {
+    while (w_.phase != Phase::kIdle) co_await writerDone_.wait();
+    co_return w_.end;
+  }
+
+  awaitable<void> awaitWriterIdle() {
+    while (w_.writing) co_await writerDone_.wait();
+  }
+
+  void responseReady() override { postWriterStep(); }
+  void bodyReadable() override { postWriterStep(); }
+
+  void postWriterStep() {
+    if (w_.stepPosted || w_.phase == Phase::kIdle) return;
+    w_.stepPosted = true;
+    boost::asio::post(executor_, [this, alive = std::weak_ptr<char>(alive_)] {
+      if (alive.expired()) return;
+      w_.stepPosted = false;
+      stepWriter();
+    });
+  }
+
+  void stepWriter() {
+    if (w_.phase == Phase::kIdle || w_.writing) return;
+    Exchange& ex = *w_.ex;
+    if (w_.phase == Phase::kBody) return stepBody(ex);
+    if (!ex.hasResponse() && ex.error() == ProxyError::kNone && !ex.cancelled()) {
       if (continueWanted_) {
         continueWanted_ = false;
-        if (!requestDone_ && ex->requestBody.totalPushed() == 0) {
-          if (co_await write(k100Continue) != IoStatus::kOk) co_return WriteEnd{false};
-        }
-        continue;
+        if (!requestDone_ && ex.requestBody.totalPushed() == 0) return writeThen(k100Continue, AfterWrite::kStep, {});
       }
-      if (ex->requestBody.onFirstRead) {
-        co_await (ex->waitResponse() || wake_.wait());
-      } else {
-        co_await ex->waitResponse();  // no 100-continue to answer: nothing to race
+      if (!w_.observing) {
+        w_.observing = true;
+        ex.setResponseObserver(this);
       }
+      return;
     }
-    const RequestHead& req = ex->request;
-    if (!ex->hasResponse()) {
-      ProxyError err = ex->error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex->error();
-      if (err == ProxyError::kDownstreamReset) co_return WriteEnd{false};
-      bool close = !req.keepAlive || draining() || !requestDone_;
-      if (!co_await writeError(err, req, close)) co_return WriteEnd{false};
-      co_return WriteEnd{true, !close};
-    }
+    startResponse(ex);
+  }
 
-    const ResponseHead& resp = ex->response;
+  // The response head is here (or the exchange failed before one).
+  void startResponse(Exchange& ex) {
+    const RequestHead& req = ex.request;
+    if (!ex.hasResponse()) {
+      ProxyError err = ex.error() == ProxyError::kNone ? ProxyError::kUpstreamReset : ex.error();
+      if (err == ProxyError::kDownstreamReset) return writerDone({false});
+      bool close = !req.keepAlive || draining() || !requestDone_;
+      buildError(err, req, close);
+      return writeThen(out_, AfterWrite::kEnd, {true, !close});
+    }
+    const ResponseHead& resp = ex.response;
     bool tunnel = req.upgrade && resp.status == 101;
     if (resp.status == 101 && !req.upgrade) {
       // A switch nobody asked for cannot be relayed.
-      ex->responseBody.abandon();
-      if (!co_await writeError(ProxyError::kUpstreamProtocol, req, true)) co_return WriteEnd{false};
-      co_return WriteEnd{true, false};
+      ex.responseBody.abandon();
+      buildError(ProxyError::kUpstreamProtocol, req, true);
+      return writeThen(out_, AfterWrite::kEnd, {true, false});
     }
     BodyFraming framing = tunnel ? BodyFraming::kNone : responseFraming(resp, req.method, req.version);
     // The upstream's Connection header is hop-by-hop: it closes the upstream
@@ -370,75 +473,124 @@ class Http1ServerSession {
     out_.clear();
     appendResponseHead(out_, resp, framing, ho);
     responseStarted_ = true;
-    auto& body = ex->responseBody;
-    if (tunnel || framing == BodyFraming::kNone) {
-      if (co_await write(std::string_view(out_)) != IoStatus::kOk) co_return WriteEnd{false};
-      if (tunnel) co_return WriteEnd{true, false, true};
+    if (tunnel) return writeThen(out_, AfterWrite::kEnd, {true, false, true});
+    if (framing == BodyFraming::kNone) {
       // HEAD / 204 / 304: nothing to relay; do not let the producer block.
-      if (!body.ended()) body.abandon();
-      co_return WriteEnd{true, keepAlive};
+      if (!ex.responseBody.ended()) ex.responseBody.abandon();
+      return writeThen(out_, AfterWrite::kEnd, {true, keepAlive});
     }
-    // The head waits in out_ for the first body bytes (usually parsed from
-    // the same upstream read): head, body and, when the body has already
-    // ended, the last chunk go out in one gathered write.
-    bool headPending = true;
-    bool lastChunkSent = false;
-    bool trailers = framing == BodyFraming::kChunked && acceptsTrailers(req);
-    uint64_t sent = 0;
-    for (;;) {
-      if (headPending && body.buffered() == 0 && !body.ended()) {
-        // Nothing to join it with yet: the client gets the head now.
-        headPending = false;
-        if (co_await write(std::string_view(out_)) != IoStatus::kOk) co_return WriteEnd{false};
+    w_.phase = Phase::kBody;
+    w_.framing = framing;
+    w_.keepAlive = keepAlive;
+    w_.trailers = framing == BodyFraming::kChunked && acceptsTrailers(req);
+    w_.headPending = true;  // joined with the first body bytes
+    stepBody(ex);
+  }
+
+  void stepBody(Exchange& ex) {
+    auto& body = ex.responseBody;
+    const ResponseHead& resp = ex.response;
+    if (w_.headPending && body.buffered() == 0 && !body.ended()) {
+      // Nothing to join it with yet: the client gets the head now.
+      w_.headPending = false;
+      return writeThen(out_, AfterWrite::kStep, {});
+    }
+    if (body.buffered() == 0 && !body.ended()) {
+      if (body.abandoned()) return writerDone({false});
+      return body.listenReadable(this);
+    }
+    std::string_view data = body.data();
+    std::string_view head = w_.headPending ? std::string_view(out_) : std::string_view();
+    if (!data.empty()) {
+      if (w_.framing == BodyFraming::kContentLength && w_.sent + data.size() > resp.contentLength.value_or(0)) {
+        // More than the upstream announced: never forward past the
+        // declared length (the client would see a second message).
+        return writerDone({false});
       }
-      co_await body.waitReadable();
-      std::string_view data = body.data();
-      std::string_view head = headPending ? std::string_view(out_) : std::string_view();
-      if (!data.empty()) {
-        if (framing == BodyFraming::kContentLength && sent + data.size() > resp.contentLength.value_or(0)) {
-          // More than the upstream announced: never forward past the
-          // declared length (the client would see a second message).
-          co_return WriteEnd{false};
-        }
-        chunkHead_.clear();
-        tail_.clear();
-        if (framing == BodyFraming::kChunked) {
-          appendChunkHeader(chunkHead_, data.size());
-          tail_ = kCrlf;
-          if (body.ended() && !body.failed() && body.buffered() == data.size())
-            appendLastChunk(tail_, trailers ? body.trailers() : HeaderList{});
-        }
-        std::array<boost::asio::const_buffer, 4> bufs{
-            boost::asio::buffer(head.data(), head.size()), boost::asio::buffer(chunkHead_),
-            boost::asio::buffer(data.data(), data.size()), boost::asio::buffer(tail_)};
-        if (co_await write(bufs) != IoStatus::kOk) co_return WriteEnd{false};
-        headPending = false;
-        sent += data.size();
-        body.consume(data.size());
-        if (tail_.size() > kCrlf.size()) lastChunkSent = true;
-        continue;
+      chunkHead_.clear();
+      tail_.clear();
+      if (w_.framing == BodyFraming::kChunked) {
+        appendChunkHeader(chunkHead_, data.size());
+        tail_ = kCrlf;
+        if (body.ended() && !body.failed() && body.buffered() == data.size())
+          appendLastChunk(tail_, w_.trailers ? body.trailers() : HeaderList{});
       }
-      if (!body.ended()) continue;
-      // A body that failed after the head was sent: close without the
-      // terminal chunk so the client sees the failure.
-      if (body.failed()) {
-        if (headPending) co_await write(std::string_view(out_));
-        co_return WriteEnd{false};
+      std::array<boost::asio::const_buffer, 4> bufs{
+          boost::asio::buffer(head.data(), head.size()), boost::asio::buffer(chunkHead_),
+          boost::asio::buffer(data.data(), data.size()), boost::asio::buffer(tail_)};
+      w_.inFlight = data.size();
+      return writeBuffers(bufs, AfterWrite::kBodyWritten, {});
+    }
+    // The body ended. One that failed after the head was sent: close
+    // without the terminal chunk so the client sees the failure.
+    if (body.failed()) {
+      if (w_.headPending) return writeThen(out_, AfterWrite::kEnd, {false});
+      return writerDone({false});
+    }
+    WriteEnd end{true, w_.keepAlive};
+    if (w_.framing == BodyFraming::kContentLength && w_.sent != resp.contentLength.value_or(0)) end = {false};
+    if (w_.framing == BodyFraming::kChunked && !w_.lastChunkSent) {
+      if (!w_.headPending) out_.clear();
+      appendLastChunk(out_, w_.trailers ? body.trailers() : HeaderList{});
+      return writeThen(out_, AfterWrite::kEnd, end);
+    }
+    if (w_.headPending) return writeThen(out_, AfterWrite::kEnd, end);
+    writerDone(end);
+  }
+
+  // One write at a time; `after` says what its completion does (`end`: the
+  // writer's result, for kEnd). A peer that stops reading for the idle
+  // timeout ends it.
+  template <class Buffers>
+  void writeBuffers(const Buffers& buffers, AfterWrite after, WriteEnd end) {
+    w_.writing = true;
+    w_.after = after;
+    w_.end = end;
+    writeDeadline_.setAfter(options_.idleTimeout);
+    boost::asio::async_write(socket_, buffers, [this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec, size_t) {
+      if (alive.expired()) return;
+      written(ec);
+    });
+  }
+  void writeThen(std::string_view data, AfterWrite after, WriteEnd end) {
+    writeBuffers(boost::asio::buffer(data.data(), data.size()), after, end);
+  }
+
+  void written(boost::system::error_code ec) {
+    w_.writing = false;
+    writeDeadline_.clear();
+    if (w_.phase == Phase::kIdle) {  // stopped meanwhile
+      writerDone_.notify();
+      return;
+    }
+    if (ec || writeDeadline_.expired()) return writerDone({false});
+    switch (w_.after) {
+      case AfterWrite::kStep:
+        return stepWriter();
+      case AfterWrite::kBodyWritten: {
+        auto& body = w_.ex->responseBody;
+        w_.headPending = false;
+        w_.sent += w_.inFlight;
+        body.consume(w_.inFlight);
+        if (tail_.size() > kCrlf.size()) w_.lastChunkSent = true;
+        return stepWriter();
       }
-      if (framing == BodyFraming::kChunked && !lastChunkSent) {
-        if (!headPending) out_.clear();
-        appendLastChunk(out_, trailers ? body.trailers() : HeaderList{});
-        if (co_await write(std::string_view(out_)) != IoStatus::kOk) co_return WriteEnd{false};
-      } else if (headPending) {
-        if (co_await write(std::string_view(out_)) != IoStatus::kOk) co_return WriteEnd{false};
-      }
-      if (framing == BodyFraming::kContentLength && sent != resp.contentLength.value_or(0)) co_return WriteEnd{false};
-      co_return WriteEnd{true, keepAlive && framing != BodyFraming::kUntilClose};
+      case AfterWrite::kEnd:
+        return writerDone(w_.end);
     }
   }
 
-  // Writes a synthesized error response; counts it.
-  awaitable<bool> writeError(ProxyError err, const RequestHead& req, bool close) {
+  void writerDone(WriteEnd end) {
+    disarmWriter();
+    w_.phase = Phase::kIdle;
+    w_.end = end;
+    w_.ex.reset();
+    if (w_.bodyless) return bodylessServed(end);
+    writerDone_.notify();
+  }
+
+  // Fills out_ with a synthesized error response; counts it.
+  void buildError(ProxyError err, const RequestHead& req, bool close) {
     auto syn = makeErrorResponse(req, err);
     threadCounter("weft_proxy_errors_total", "Responses the proxy synthesized, by cause",
                   labels({labelPair("direction", options_.direction), labelPair("code", proxyErrorCode(err))}))
@@ -452,6 +604,11 @@ class Http1ServerSession {
     appendResponseHead(out_, syn.head, framing, ho);
     if (framing != BodyFraming::kNone) out_ += syn.body;
     responseStarted_ = true;
+  }
+
+  // Writes a synthesized error response from a coroutine; counts it.
+  awaitable<bool> writeError(ProxyError err, const RequestHead& req, bool close) {
+    buildError(err, req, close);
     co_return co_await write(std::string_view(out_)) == IoStatus::kOk;
   }
 
@@ -541,6 +698,8 @@ class Http1ServerSession {
   }
 
   boost::asio::ip::tcp::socket socket_;
+  boost::asio::any_io_executor executor_;
+  boost::asio::execution_context& context_;
   net::ByteBuffer in_;  // received, not yet parsed
   ExchangeHandler& handler_;
   const ServerOptions& options_;
@@ -549,16 +708,38 @@ class Http1ServerSession {
   boost::asio::steady_timer writeTimer_;
   net::Deadline readDeadline_;
   net::Deadline writeDeadline_;
-  Notifier wake_;  // wakes the writer for 100-continue
-  Notifier readDone_;  // an outstanding read completed
+  Notifier wakeRun_;     // next_ was set
+  Notifier readDone_;    // an outstanding read completed
+  Notifier writerDone_;  // the writer ended, or its last write completed after stopWriter()
   net::DrainSignal::Hook drainHook_;
-  std::shared_ptr<char> alive_;  // lets the read-ahead handler see that we are gone
+  std::shared_ptr<char> alive_;  // lets completion handlers see that we are gone
   std::shared_ptr<Exchange> current_;
+  // The response being written (see "the response writer").
+  struct Writing {
+    std::shared_ptr<Exchange> ex;
+    Phase phase = Phase::kIdle;
+    bool bodyless = false;  // its end continues the session (bodylessServed)
+    bool writing = false;   // a write is in flight
+    bool stepPosted = false;
+    bool observing = false;  // the exchange's ResponseObserver
+    AfterWrite after = AfterWrite::kStep;
+    WriteEnd end;
+    BodyFraming framing = BodyFraming::kNone;
+    bool keepAlive = false;
+    bool trailers = false;
+    bool headPending = false;  // out_ holds the head, not yet written
+    bool lastChunkSent = false;
+    uint64_t sent = 0;
+    size_t inFlight = 0;  // body bytes in the write in flight
+  } w_;
   std::string out_;
   std::string chunkHead_;
   std::string tail_;
+  Next next_ = Next::kNone;
   IoStatus readStatus_ = IoStatus::kOk;
   bool readOutstanding_ = false;
+  bool awaitingHead_ = false;
+  bool headTimed_ = false;
   bool readAhead_ = false;
   bool stopRead_ = false;
   bool peerGone_ = false;

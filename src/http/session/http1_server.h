@@ -1,10 +1,11 @@
 #pragma once
 // The downstream HTTP/1.x server session: one coroutine per client connection
-// on the worker that accepted it.
+// on the worker that accepted it, parked while requests without a body are
+// served by completion handlers (http1_server.cc says how).
 //
 // Requests are handled one at a time, in order (pipelined requests wait in the
 // read buffer until the previous response is written). For each request an
-// Exchange is handed to `handler.handle()` (spawned on the same executor); the
+// Exchange is handed to `handler.start()`, inside the session's event; the
 // request body is streamed into exchange->requestBody with back-pressure (at
 // most the pipe's high water is buffered), and the response (or the error
 // response for exchange->error()) is written back, chunked when its length is

@@ -34,7 +34,14 @@ using namespace std::chrono_literals;
 class FnHandler : public ExchangeHandler {
  public:
   std::function<awaitable<void>(std::shared_ptr<Exchange>)> fn;
+  // Set: start() runs this inside the session's event instead of spawning
+  // fn, as the proxy's forwarder does when it needs no coroutine.
+  std::function<void(std::shared_ptr<Exchange>)> startFn;
   awaitable<void> handle(std::shared_ptr<Exchange> ex) override { co_await fn(std::move(ex)); }
+  void start(std::shared_ptr<Exchange> ex, const boost::asio::any_io_executor& executor) override {
+    if (startFn) return startFn(std::move(ex));
+    ExchangeHandler::start(std::move(ex), executor);
+  }
 };
 
 awaitable<std::string> readWholeBody(BodyPipe& pipe) {
@@ -77,6 +84,8 @@ class Server {
     options.drain = &drain_;
     port = acceptor_.local_endpoint().port();
   }
+  // Answers inside ExchangeHandler::start() (no coroutine) instead of fn.
+  void answerInsideStart(std::function<void(std::shared_ptr<Exchange>)> f) { handler_.startFn = std::move(f); }
   void start() {
     boost::asio::co_spawn(io_, acceptLoop(), boost::asio::detached);
     thread_ = std::thread([this] { io_.run(); });
@@ -332,6 +341,78 @@ TEST(Http1Server, ErrorBeforeResponseIsSynthesizedAndCounted) {
   EXPECT_EQ(r.head.headers.get("weft-proxy-error"), proxyErrorCode(ProxyError::kNoEndpoints));
   EXPECT_TRUE(r.head.keepAlive);
   EXPECT_EQ(MetricsRegistry::global().valueOf("weft_proxy_errors_total", errLbl), before + 1);
+}
+
+// The forwarder may answer inside start(), before the session has even
+// begun to wait for the response (a routing error, or an upstream that is
+// quicker than the session): the writer finds the response there. Pipelined
+// requests answered that way are written in order, each framing intact.
+TEST(Http1Server, ResponsesGivenInsideStartAreWrittenInOrder) {
+  Server server(echo);
+  server.answerInsideStart([](std::shared_ptr<Exchange> ex) {
+    if (ex->request.path == "/error") {
+      ex->failBeforeResponse(ProxyError::kUnknownService);
+      return;
+    }
+    ex->response.status = 200;
+    ex->response.headers.add("X-Path", ex->request.path);
+    if (ex->request.path == "/length") ex->response.contentLength = 6;
+    ex->responseStarted();
+    ex->responseBody.push("body:");
+    ex->responseBody.push(ex->request.path.substr(1, 1));
+    HeaderList trailers;
+    trailers.add("x-t", "done");
+    ex->responseBody.finish(std::move(trailers));
+  });
+  server.start();
+  Client c(server.port);
+  c.send(
+      "GET /length HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /error HTTP/1.1\r\nHost: h\r\n\r\n"
+      "GET /chunked HTTP/1.1\r\nHost: h\r\nTE: trailers\r\n\r\n");
+  auto r1 = c.readResponse();
+  auto r2 = c.readResponse();
+  auto r3 = c.readResponse();
+  ASSERT_TRUE(r1.complete && r2.complete && r3.complete);
+  EXPECT_EQ(r1.head.headers.get("x-path"), "/length");
+  EXPECT_EQ(r1.head.contentLength, 6u);
+  EXPECT_EQ(r1.body, "body:l");
+  EXPECT_EQ(r2.head.status, proxyErrorHttpStatus(ProxyError::kUnknownService));
+  EXPECT_EQ(r2.head.headers.get("weft-proxy-error"), proxyErrorCode(ProxyError::kUnknownService));
+  EXPECT_TRUE(r2.head.keepAlive);
+  EXPECT_EQ(r3.head.headers.get("x-path"), "/chunked");
+  EXPECT_EQ(r3.body, "body:c");
+  EXPECT_EQ(r3.trailers.get("x-t"), "done");
+  EXPECT_TRUE(r3.head.keepAlive);
+}
+
+// A body larger than the pipe reaches a client that starts reading late:
+// the writer waits for the client, the producer for the pipe, and every
+// byte arrives in order.
+TEST(Http1Server, LargeResponseReachesALateReaderWhole) {
+  constexpr size_t kPieces = 64;
+  constexpr size_t kPiece = 16 * 1024;
+  Server server([](std::shared_ptr<Exchange> ex) -> awaitable<void> {
+    ex->response.status = 200;
+    ex->response.contentLength = kPieces * kPiece;
+    ex->responseStarted();
+    for (size_t i = 0; i < kPieces; ++i) {
+      if (!co_await ex->responseBody.waitWritable()) co_return;
+      ex->responseBody.push(std::string(kPiece, static_cast<char>('a' + i % 26)));
+    }
+    ex->responseBody.finish();
+  });
+  server.start();
+  Client c(server.port);
+  c.send("GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::this_thread::sleep_for(200ms);  // the socket buffers fill; the writer waits
+  auto r = c.readResponse();
+  ASSERT_TRUE(r.complete);
+  ASSERT_EQ(r.body.size(), kPieces * kPiece);
+  for (size_t i = 0; i < kPieces; ++i)
+    ASSERT_EQ(r.body[i * kPiece], static_cast<char>('a' + i % 26)) << "piece " << i;
+  c.send("GET /again HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(c.readResponse().complete) << "kept alive";
 }
 
 TEST(Http1Server, ExpectContinueSentWhenBodyFirstNeeded) {
