@@ -1,0 +1,160 @@
+#include "upstream/http1_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+
+namespace weft::upstream {
+namespace {
+
+using boost::asio::ip::tcp;
+using namespace std::chrono_literals;
+
+struct RecordingObserver final : http::SendObserver {
+  void sendDone(const http::SendResult& r) override { results.push_back(r); }
+  std::vector<http::SendResult> results;
+};
+
+// One pooled connection and the server's end of it, on loopback: the test
+// writes the server's bytes itself and watches what startBodyless() makes
+// of them.
+class Http1ConnectionTest : public ::testing::Test {
+ protected:
+  Http1ConnectionTest() : acceptor_(io_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)), server_(io_) {
+    tcp::socket client(io_);
+    client.connect(acceptor_.local_endpoint());
+    acceptor_.accept(server_);
+    shared_->open = 1;
+    conn_ = std::make_shared<Http1Connection>(std::move(client), shared_, nullptr);
+  }
+
+  std::shared_ptr<http::Exchange> get(std::string method = "GET") {
+    auto ex = std::make_shared<http::Exchange>(io_.get_executor());
+    ex->request.method = std::move(method);
+    ex->request.authority = "up.test";
+    ex->request.path = "/";
+    ex->requestBody.finish();
+    return ex;
+  }
+
+  // Sends `ex` on the connection, answers with `reply` (then closes the
+  // server's end if `close`), and runs until the observer is told.
+  http::SendResult exchange(const std::shared_ptr<http::Exchange>& ex, std::string_view reply, bool close = false) {
+    conn_->prepareRequest(ex->request, http::BodyFraming::kNone, std::nullopt);
+    conn_->startBodyless(ex, observer_, true, false);
+    for (int i = 0; i < 100 && request_.find("\r\n\r\n") == std::string::npos; ++i) {
+      io_.restart();
+      io_.run_for(5ms);
+      boost::system::error_code ec;
+      char buf[4096];
+      server_.non_blocking(true);
+      size_t n = server_.read_some(boost::asio::buffer(buf), ec);
+      if (!ec) request_.append(buf, n);
+    }
+    server_.non_blocking(false);
+    boost::asio::write(server_, boost::asio::buffer(reply.data(), reply.size()));
+    if (close) server_.close();
+    for (int i = 0; i < 400 && observer_->results.empty(); ++i) {
+      io_.restart();
+      io_.run_for(5ms);
+    }
+    EXPECT_EQ(observer_->results.size(), 1u);
+    return observer_->results.empty() ? http::SendResult{http::SendOutcome::kFailed, ProxyError::kTimeout}
+                                      : observer_->results.back();
+  }
+
+  static std::string body(http::Exchange& ex) { return std::string(ex.responseBody.data()); }
+
+  boost::asio::io_context io_;
+  tcp::acceptor acceptor_;
+  tcp::socket server_;
+  std::shared_ptr<Http1PoolShared> shared_ = std::make_shared<Http1PoolShared>();
+  std::shared_ptr<Http1Connection> conn_;
+  std::shared_ptr<RecordingObserver> observer_ = std::make_shared<RecordingObserver>();
+  std::string request_;
+};
+
+TEST_F(Http1ConnectionTest, InterimResponsesAreDroppedAndTheConnectionGoesBackIdle) {
+  auto ex = get();
+  auto r = exchange(ex,
+                    "HTTP/1.1 100 Continue\r\n\r\n"
+                    "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kOk);
+  EXPECT_EQ(request_, "GET / HTTP/1.1\r\nHost: up.test\r\n\r\n");
+  EXPECT_EQ(ex->response.status, 200);
+  EXPECT_TRUE(ex->response.headers.get("link").empty()) << "the 103's fields are not the response's";
+  EXPECT_EQ(body(*ex), "ok");
+  EXPECT_TRUE(ex->responseBody.ended());
+  EXPECT_FALSE(ex->responseBody.failed());
+  ASSERT_EQ(shared_->idle.size(), 1u);
+  EXPECT_EQ(shared_->idle[0], conn_);
+  EXPECT_FALSE(conn_->closed);
+}
+
+TEST_F(Http1ConnectionTest, ABodyUntilCloseEndsWithTheConnection) {
+  auto ex = get();
+  auto r = exchange(ex, "HTTP/1.1 200 OK\r\n\r\nuntil the end", true);
+  EXPECT_EQ(r.outcome, http::SendOutcome::kOk);
+  EXPECT_EQ(body(*ex), "until the end");
+  EXPECT_TRUE(ex->responseBody.ended());
+  EXPECT_FALSE(ex->responseBody.failed()) << "EOF is this body's end, not a failure";
+  EXPECT_TRUE(conn_->closed);
+  EXPECT_TRUE(shared_->idle.empty());
+  EXPECT_EQ(shared_->open, 0u);
+}
+
+TEST_F(Http1ConnectionTest, ARetryableResponseIsDiscardedUnseen) {
+  auto ex = get();
+  ex->mayRetryResponse = true;
+  auto r = exchange(ex, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kRetryableResponse);
+  EXPECT_FALSE(ex->hasResponse()) << "the client never sees it";
+  EXPECT_TRUE(conn_->closed) << "its body was not read: never reused";
+}
+
+TEST_F(Http1ConnectionTest, AnUnaskedSwitchFailsTheBody) {
+  auto ex = get();
+  auto r = exchange(ex, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kOk);
+  EXPECT_EQ(ex->response.status, 101);
+  EXPECT_EQ(ex->responseBody.error(), ProxyError::kUpstreamProtocol);
+  EXPECT_TRUE(conn_->closed);
+}
+
+TEST_F(Http1ConnectionTest, AMalformedHeadIsAProtocolErrorBeforeTheResponse) {
+  auto ex = get();
+  auto r = exchange(ex, "HTTP/1.1 2OO OK\r\n\r\n");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kFailed);
+  EXPECT_EQ(r.error, ProxyError::kUpstreamProtocol);
+  EXPECT_FALSE(ex->hasResponse());
+  EXPECT_TRUE(conn_->closed);
+}
+
+TEST_F(Http1ConnectionTest, BytesBeyondTheResponseMeanTheConnectionIsNotReused) {
+  auto ex = get();
+  auto r = exchange(ex, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kOk);
+  EXPECT_EQ(body(*ex), "ok");
+  EXPECT_FALSE(ex->responseBody.failed());
+  EXPECT_TRUE(conn_->closed) << "a response nobody asked for follows: the connection is out of step";
+}
+
+TEST_F(Http1ConnectionTest, AHeadResponseHasNoBodyWhateverItsLength) {
+  auto ex = get("HEAD");
+  auto r = exchange(ex, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+  EXPECT_EQ(r.outcome, http::SendOutcome::kOk);
+  EXPECT_EQ(body(*ex), "");
+  EXPECT_TRUE(ex->responseBody.ended());
+  EXPECT_EQ(shared_->idle.size(), 1u);
+}
+
+}  // namespace
+}  // namespace weft::upstream
