@@ -19,6 +19,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/coarse_clock.h"
+
 namespace weft::net {
 
 class Deadline {
@@ -31,6 +33,10 @@ class Deadline {
 
   void set(Clock::time_point at);
   void setAfter(Clock::duration d) { set(Clock::now() + d); }
+  // The same from the coarse clock (core/coarse_clock.h): up to one kernel
+  // tick (4 ms here) sooner, for a fraction of a clock read. For timeouts
+  // where that does not matter: idle, header and write-stall deadlines.
+  void setAfterCoarse(Clock::duration d) { set(coarseNow() + d); }
   // No deadline until the next set(); a timer still armed fires harmlessly.
   void clear() { active_ = false; }
   bool active() const { return active_; }

@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
 
+#include "core/coarse_clock.h"
 #include "core/logging.h"
 #include "http/codec/grpc.h"
 #include "model/endpoint.h"
@@ -247,7 +248,7 @@ std::shared_ptr<Forwarder::Forwarding> Forwarder::admit(const std::shared_ptr<ht
   // Which failed responses may be retried: 5xx for idempotent methods, and
   // gRPC UNAVAILABLE (by status, whatever the method). Never an upgrade.
   a.statusRetryable = !exchange->request.upgrade && (isIdempotent(exchange->request.method) || grpc);
-  entry->budget.recordRequest(std::chrono::steady_clock::now());
+  entry->budget.recordRequest(coarseNow());  // a window of seconds: the coarse clock will do
   exchange->requestBody.retainForReplay(kReplayBufferBytes);
   return f;
 }
@@ -330,7 +331,7 @@ void Forwarder::startAttempt(ClusterEntry& entry, http::Exchange& exchange, Atte
   a.reserved = upstream::RetryBudget::Withdrawal::kNone;
   a.budgetDenied = false;
   if (a.statusRetryable && a.statusRetries < entry.config.maxRetries) {
-    a.reserved = entry.budget.withdraw(std::chrono::steady_clock::now());
+    a.reserved = entry.budget.withdraw(coarseNow());
     a.budgetDenied = a.reserved == upstream::RetryBudget::Withdrawal::kNone;
   }
   exchange.mayRetryResponse = a.reserved != upstream::RetryBudget::Withdrawal::kNone;
@@ -351,7 +352,7 @@ const char* Forwarder::endAttempt(ClusterEntry& entry, const http::Exchange& exc
                          : exchange.responseBody.failed()      ? proxyErrorCode(exchange.responseBody.error())
                                                                : std::string_view("http-5xx");
   if (a.pick.state) cluster.requestEnded(*a.pick.state, failed, why, rtt);
-  if (result.outcome != SendOutcome::kRetryableResponse) entry.budget.refund(a.reserved, std::chrono::steady_clock::now());
+  if (result.outcome != SendOutcome::kRetryableResponse) entry.budget.refund(a.reserved, coarseNow());
   switch (result.outcome) {
     case SendOutcome::kOk:
       if (a.budgetDenied && exchange.hasResponse() && exchange.isRetryableResponse(exchange.response))

@@ -29,8 +29,8 @@ constexpr std::chrono::milliseconds kIdleWatchDelay{50};
 void Http1PoolShared::makeIdle(std::shared_ptr<Http1Connection> conn) {
   conn->idle = true;
   ++conn->idleGeneration;
-  conn->idleDeadline.setAfter(idleTimeout);
-  conn->watchDeadline.setAfter(kIdleWatchDelay);
+  conn->idleDeadline.setAfterCoarse(idleTimeout);
+  conn->watchDeadline.setAfterCoarse(kIdleWatchDelay);
   idle.push_back(std::move(conn));
 }
 
@@ -236,7 +236,7 @@ void Http1Connection::startBodyless(std::shared_ptr<http::Exchange> ex, std::sha
   headRequest_ = http::iequals(ex_->request.method, "HEAD");
   inBody_ = false;
   closeOnCancel(*ex_);
-  writeDeadline.setAfter(kHttp1WriteStall);
+  writeDeadline.setAfterCoarse(kHttp1WriteStall);
   boost::asio::async_write(socket, boost::asio::buffer(head),
                            [self = shared_from_this()](boost::system::error_code ec, size_t) { self->onHeadWritten(ec); });
 }

@@ -27,7 +27,7 @@ using http::h1io::IoStatus;
 // (Buffers by value: the string_view overload returns this coroutine unstarted.)
 template <class Buffers>
 awaitable<IoStatus> write(Http1Connection& conn, Buffers buffers) {
-  conn.writeDeadline.setAfter(kHttp1WriteStall);
+  conn.writeDeadline.setAfterCoarse(kHttp1WriteStall);
   auto [ec, n] =
       co_await boost::asio::async_write(conn.socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
   conn.writeDeadline.clear();

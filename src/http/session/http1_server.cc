@@ -136,7 +136,7 @@ class Http1ServerSession final : private ResponseObserver, private BodyPipe::Rea
   // are one lazily re-armed deadline (no timer work per request), and drain
   // reaches an idle wait through drainHook_ (no race per request).
   void readNextHead() {
-    readDeadline_.setAfter(options_.idleTimeout);
+    readDeadline_.setAfterCoarse(options_.idleTimeout);
     headTimed_ = false;
     continueHead();
   }
@@ -154,7 +154,7 @@ class Http1ServerSession final : private ResponseObserver, private BodyPipe::Rea
     if (ev == Http1Event::kError) return handOver(Next::kMalformed);
     if (!headTimed_ && parser_.started()) {
       headTimed_ = true;
-      readDeadline_.setAfter(options_.headerTimeout);
+      readDeadline_.setAfterCoarse(options_.headerTimeout);
     }
     if (!headTimed_ && draining()) return handOver(Next::kEnd);
     if (in_.empty() && in_.capacity() > kIdleRead && !readOutstanding_) in_.release();
@@ -308,7 +308,7 @@ class Http1ServerSession final : private ResponseObserver, private BodyPipe::Rea
 
   // Reads for the request pump: inactivity bounded by the idle timeout.
   awaitable<IoStatus> readBody(size_t want) {
-    readDeadline_.setAfter(options_.idleTimeout);
+    readDeadline_.setAfterCoarse(options_.idleTimeout);
     auto st = co_await readMore(want);
     readDeadline_.clear();
     if (readDeadline_.expired()) co_return IoStatus::kTimeout;
@@ -318,7 +318,7 @@ class Http1ServerSession final : private ResponseObserver, private BodyPipe::Rea
   // Writes to the client from a coroutine (error responses outside the
   // writer); a peer that stops reading for the idle timeout ends it.
   awaitable<IoStatus> write(std::string_view data) {
-    writeDeadline_.setAfter(options_.idleTimeout);
+    writeDeadline_.setAfterCoarse(options_.idleTimeout);
     auto [ec, n] = co_await boost::asio::async_write(socket_, boost::asio::buffer(data.data(), data.size()),
                                                      boost::asio::as_tuple(boost::asio::use_awaitable));
     writeDeadline_.clear();
@@ -546,7 +546,7 @@ class Http1ServerSession final : private ResponseObserver, private BodyPipe::Rea
     w_.writing = true;
     w_.after = after;
     w_.end = end;
-    writeDeadline_.setAfter(options_.idleTimeout);
+    writeDeadline_.setAfterCoarse(options_.idleTimeout);
     boost::asio::async_write(socket_, buffers, [this, alive = std::weak_ptr<char>(alive_)](boost::system::error_code ec, size_t) {
       if (alive.expired()) return;
       written(ec);
