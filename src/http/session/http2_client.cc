@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include "core/coarse_clock.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 
@@ -185,7 +186,7 @@ void Http2ClientConnection::finishStream(const std::shared_ptr<Stream>& s, uint3
     // The upstream will read no more of the request.
     if (!ex.requestBody.ended()) ex.requestBody.abandon();
   }
-  lastActivity_ = Clock::now();
+  lastActivity_ = coarseNow();
   if (streams_.empty()) {
     if (goaway_ || shuttingDown_ || retired()) retireIfIdle();
     rearmTimer();

@@ -9,6 +9,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/coarse_clock.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 #include "http/codec/error_response.h"
@@ -142,7 +143,7 @@ class Http2ServerConnection final : public Http2Transport {
     // The stream unhooks this when it goes: a raw pointer keeps the
     // std::function in its inline storage (no allocation per stream).
     s->exchange->requestBody.onConsumed = [s](size_t) { s->conn.creditRequest(*s); };
-    lastActivity_ = Clock::now();
+    lastActivity_ = coarseNow();
     auto exchange = s->exchange;
     handler_.start(exchange, executor());
     exchange->setResponseObserver(s);
@@ -177,7 +178,7 @@ class Http2ServerConnection final : public Http2Transport {
       ex.requestBody.fail(ProxyError::kDownstreamReset);
     }
     if (streams_.empty()) {
-      lastActivity_ = Clock::now();
+      lastActivity_ = coarseNow();
       if (finalGoaway_) closeAfterFlush();
       rearmTimer();
     }

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/coarse_clock.h"
 #include "core/logging.h"
 #include "net/read_readiness.h"
 
@@ -107,7 +108,7 @@ asio::awaitable<void> Http2Transport::writeLoop() {
       continue;
     }
     writing_ = true;
-    writeStart_ = Clock::now();
+    writeStart_ = coarseNow();
     if (writeStart_ + kWriteStallTimeout < timer_.expiry()) rearmTimer();
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writeBuf_), kTuple);
     writing_ = false;
