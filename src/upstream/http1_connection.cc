@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/metrics.h"
@@ -62,7 +61,12 @@ Http1Connection::Http1Connection(boost::asio::ip::tcp::socket s, std::weak_ptr<H
       shared(std::move(sh)),
       gauge(g) {}
 
-Http1Connection::~Http1Connection() { close(); }
+Http1Connection::~Http1Connection() {
+  // Released while it waited for room (a worker shutting down): the pipe
+  // may outlive us.
+  if (awaitingRoom_ && ex_) ex_->responseBody.listenWritable(nullptr);
+  close();
+}
 
 void Http1Connection::close() {
   if (closed) return;
@@ -307,9 +311,14 @@ bool Http1Connection::advance() {
     return true;
   }
   if (pipe.buffered() >= pipe.highWater()) {
-    // Read on once the consumer made room (or left). Nothing else holds the
-    // connection meanwhile: the wait does.
-    waitingSelf_ = shared_from_this();
+    // Read on once the consumer made room (or left).
+    if (!roomWait_) roomWait_.emplace(socket.get_executor());
+    roomWait_->expires_at(boost::asio::steady_timer::time_point::max());
+    roomWait_->async_wait([self = shared_from_this()](boost::system::error_code) {
+      self->awaitingRoom_ = false;
+      if (self->ex_ && !self->advance()) self->readResponse();
+    });
+    awaitingRoom_ = true;
     pipe.listenWritable(this);
     return true;
   }
@@ -317,11 +326,9 @@ bool Http1Connection::advance() {
 }
 
 void Http1Connection::bodyWritable() {
-  // Called from inside the consumer's consume() (or a cancel()): resume
-  // from a handler of our own instead.
-  boost::asio::post(socket.get_executor(), [self = std::move(waitingSelf_)] {
-    if (self->ex_ && !self->advance()) self->readResponse();
-  });
+  // Called from inside the consumer's consume() (or a cancel()): the wait's
+  // handler resumes from an event of its own.
+  roomWait_->cancel();
 }
 
 void Http1Connection::endExchange(Http1ReadEnd end) {

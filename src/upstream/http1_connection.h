@@ -153,9 +153,13 @@ class Http1Connection final : public std::enable_shared_from_this<Http1Connectio
   bool last_ = false;
   bool headRequest_ = false;
   bool inBody_ = false;
-  // Held while the response pipe is full (listenWritable()): then no
-  // handler of ours holds the connection.
-  std::shared_ptr<Http1Connection> waitingSelf_;
+  // While the response pipe is full (listenWritable()), a wait on this
+  // timer (never due; bodyWritable() cancels it) is what holds the
+  // connection, so that a worker shutting down releases it as it releases
+  // every other pending operation. Made on first use: a timer looks its
+  // service up under the context's lock.
+  std::optional<boost::asio::steady_timer> roomWait_;
+  bool awaitingRoom_ = false;
 };
 
 }  // namespace weft::upstream

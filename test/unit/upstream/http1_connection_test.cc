@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -154,6 +155,58 @@ TEST_F(Http1ConnectionTest, AHeadResponseHasNoBodyWhateverItsLength) {
   EXPECT_EQ(body(*ex), "");
   EXPECT_TRUE(ex->responseBody.ended());
   EXPECT_EQ(shared_->idle.size(), 1u);
+}
+
+// A connection waiting for room in a full response pipe is held by that
+// wait, like any pending operation: a worker that shuts down (its
+// io_context destroyed) releases it, and it unhooks itself from the pipe.
+TEST(Http1Connection, AWaitForRoomIsReleasedWithItsWorker) {
+  auto io = std::make_unique<boost::asio::io_context>();
+  std::optional<tcp::socket> server(std::in_place, *io);
+  std::shared_ptr<Http1Connection> conn;
+  auto shared = std::make_shared<Http1PoolShared>();
+  {
+    tcp::acceptor acceptor(*io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    tcp::socket client(*io);
+    client.connect(acceptor.local_endpoint());
+    acceptor.accept(*server);
+    shared->open = 1;
+    conn = std::make_shared<Http1Connection>(std::move(client), shared, nullptr);
+  }
+  std::weak_ptr<Http1Connection> weak = conn;
+  auto ex = std::make_shared<http::Exchange>(io->get_executor());
+  ex->request.method = "GET";
+  ex->request.authority = "up.test";
+  ex->request.path = "/big";
+  ex->requestBody.finish();
+  auto observer = std::make_shared<RecordingObserver>();
+  conn->prepareRequest(ex->request, http::BodyFraming::kNone, std::nullopt);
+  conn->startBodyless(ex, observer, true, false);
+  conn.reset();  // from here on only its own operations hold it
+
+  constexpr size_t kBody = 4 * 1024 * 1024;
+  std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kBody) + "\r\n\r\n";
+  reply.append(kBody, 'z');
+  size_t written = 0;
+  server->non_blocking(true);
+  auto& pipe = ex->responseBody;
+  for (int i = 0; i < 400 && pipe.buffered() < pipe.highWater(); ++i) {
+    boost::system::error_code ec;
+    written += server->write_some(boost::asio::buffer(reply.data() + written, reply.size() - written), ec);
+    io->restart();
+    io->run_for(5ms);
+  }
+  ASSERT_GE(pipe.buffered(), pipe.highWater()) << "nobody reads: the pipe fills";
+  io->restart();
+  io->run_for(50ms);
+  EXPECT_FALSE(weak.expired()) << "waiting for room, held by that wait";
+  EXPECT_TRUE(observer->results.empty());
+
+  server.reset();
+  io.reset();  // the worker goes: pending operations are destroyed, not run
+  EXPECT_TRUE(weak.expired()) << "the wait released the connection";
+  EXPECT_TRUE(observer->results.empty()) << "nothing ran after the worker was gone";
+  pipe.consume(pipe.buffered());  // no listener left to call
 }
 
 }  // namespace
