@@ -209,6 +209,30 @@ TEST(Http1RequestParser, ExpectContinueAndUpgrade) {
   EXPECT_EQ(o.requests[0].head.headers.get("sec-websocket-key"), "k");
 }
 
+// What the head interprets but never forwards (Host, Content-Length, the
+// fixed hop-by-hop fields) is left out of the field list as it is parsed;
+// what only the Connection list or TE's value makes hop-by-hop is removed
+// after. Either way the first of repeated fields is the one read.
+TEST(Http1RequestParser, HopByHopFieldsGoWhereverTheyStand) {
+  auto o = parseRequests(
+      "GET /ws HTTP/1.1\r\nX-Named: 1\r\nHost: h\r\nUpgrade: \r\nConnection: upgrade\r\nTE: gzip\r\n"
+      "Connection: close, x-named\r\nUpgrade: websocket\r\nKeep-Alive: 5\r\nX-Kept: k\r\n\r\n");
+  ASSERT_EQ(o.error, Http1Error::kNone);
+  ASSERT_EQ(o.requests.size(), 1u);
+  const auto& h = o.requests[0].head;
+  EXPECT_EQ(h.authority, "h");
+  EXPECT_TRUE(h.upgrade);
+  EXPECT_EQ(h.upgradeProtocol, "") << "the first Upgrade field, as a lookup finds it";
+  EXPECT_FALSE(h.keepAlive);
+  ASSERT_EQ(h.headers.size(), 1u) << "only X-Kept is forwarded";
+  EXPECT_EQ(h.headers.get("x-kept"), "k");
+
+  o = parseRequests("GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_EQ(o.requests.size(), 1u);
+  EXPECT_EQ(o.requests[0].head.headers.get("te"), "trailers") << "TE: trailers is end to end";
+  EXPECT_EQ(o.requests[0].head.headers.size(), 1u);
+}
+
 TEST(Http1RequestParser, AbsoluteFormTargetOverridesHost) {
   auto o = parseRequests("GET http://api.test:81/x?y HTTP/1.1\r\nHost: other\r\n\r\n");
   ASSERT_EQ(o.error, Http1Error::kNone);
