@@ -45,28 +45,6 @@ std::string_view http1ErrorReason(Http1Error e) {
 
 namespace {
 
-// Whether any byte is a control character (below 0x20, HTAB included) or DEL,
-// eight bytes at a time: a header line almost never has one, and then neither
-// the search for a bare CR nor the per-byte value check is needed. Exact as a
-// yes/no answer (the classic "has a byte less than n" word test, n <= 128;
-// bytes of 0x80 and up are never flagged).
-bool hasControlOrDel(std::string_view s) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHighs = 0x8080808080808080ull;
-  auto hasByteBelow = [](uint64_t w, uint64_t n) { return ((w - kOnes * n) & ~w & kHighs) != 0; };
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    if (hasByteBelow(w, 0x20) || hasByteBelow(w ^ (kOnes * 0x7f), 1)) return true;
-  }
-  for (; i < s.size(); ++i) {
-    auto u = static_cast<unsigned char>(s[i]);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
-
 std::string_view trimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);

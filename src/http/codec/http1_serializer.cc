@@ -1,6 +1,8 @@
 #include "http/codec/http1_serializer.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <concepts>
 #include <ostream>  // boost/beast/http/status.hpp uses std::ostream without including it
 
@@ -31,6 +33,7 @@ struct Digits {
 };
 
 bool safeValue(std::string_view v) {
+  if (!hasControlOrDel(v)) return true;  // nearly every value: no byte-by-byte look
   for (char c : v)
     if (c == '\r' || c == '\n' || c == '\0') return false;
   return true;
@@ -48,10 +51,17 @@ bool isTeTrailers(const HeaderField& f) {
 }
 
 void appendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append(kCrlf);
+  // One size check and four copies instead of four appends.
+  size_t at = out.size();
+  out.resize(at + name.size() + 2 + value.size() + 2);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ": ", 2);
+  p += 2;
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  std::memcpy(p, "\r\n", 2);
 }
 
 // Writes end-to-end fields. A list that still carries Connection (built by
@@ -60,7 +70,7 @@ void appendField(std::string& out, std::string_view name, std::string_view value
 void appendFields(std::string& out, const HeaderList& headers) {
   const HeaderList* list = &headers;
   HeaderList cleaned;
-  if (headers.has("connection")) {
+  if (std::any_of(headers.begin(), headers.end(), [](const HeaderField& f) { return f.kind() == FieldKind::kConnection; })) {
     cleaned = headers;
     cleaned.removeHopByHop();
     list = &cleaned;
