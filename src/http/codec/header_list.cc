@@ -28,6 +28,35 @@ uint64_t loadEight(const char* p) {
   return v;
 }
 
+// `x` equals `lower` (eight bytes of lowercase letters and '-') ignoring
+// ASCII case: a letter of `lower` has bit 0x40 set, so OR-ing 0x20 into
+// `x` at those bytes folds exactly 'A'..'Z' onto it; a '-' byte (0x2d,
+// without 0x40) must match exactly.
+bool foldedEqualsLower(uint64_t x, uint64_t lower) {
+  constexpr uint64_t kLetterBits = 0x4040404040404040ull;
+  return (x | ((lower & kLetterBits) >> 1)) == lower;
+}
+
+// `n` equals `lower` (lowercase letters and '-' only: the names fieldKind()
+// knows) ignoring ASCII case, a word at a time: fieldKind() runs on every
+// field of every head, and iequals() folded both sides byte by byte past
+// the first word.
+bool equalsLowerName(std::string_view n, std::string_view lower) {
+  size_t len = lower.size();
+  if (n.size() != len) return false;
+  if (len < 8) {
+    uint64_t x = 0, y = 0;
+    std::memcpy(&x, n.data(), len);
+    std::memcpy(&y, lower.data(), len);
+    return foldedEqualsLower(x, y);
+  }
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    if (!foldedEqualsLower(loadEight(n.data() + i), loadEight(lower.data() + i))) return false;
+  // The tail as the last eight bytes, overlapping what was compared.
+  return i == len || foldedEqualsLower(loadEight(n.data() + len - 8), loadEight(lower.data() + len - 8));
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -47,7 +76,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 FieldKind fieldKind(std::string_view n) {
-  auto is = [n](std::string_view name, FieldKind k) { return iequals(n, name) ? k : FieldKind::kOther; };
+  auto is = [n](std::string_view name, FieldKind k) { return equalsLowerName(n, name) ? k : FieldKind::kOther; };
   switch (n.size()) {
     case 2: return is("te", FieldKind::kTe);
     case 4: return is("host", FieldKind::kHost);

@@ -119,6 +119,25 @@ TEST(FieldKind, RecognisesEachSpecialNameInAnyCaseAndNothingElse) {
   for (std::string_view other : {"ab", "date", "expires", "connectioo", "keep-alivf", "content-type", "x-request-id",
                                  "accept-encoding", "", "t", "content-lengths"})
     EXPECT_EQ(fieldKind(other), FieldKind::kOther) << other;
+  // Every byte value at every position of every special name agrees with
+  // case-insensitive comparison (iequals), the rule fieldKind() implements
+  // a word at a time: only 'A'..'Z' fold, '-' and every other byte match
+  // exactly.
+  auto byIequals = [&](std::string_view n) {
+    for (auto [name, kind] : special)
+      if (iequals(n, name)) return kind;
+    return FieldKind::kOther;
+  };
+  for (auto [name, kind] : special) {
+    std::string probe(name);
+    for (size_t pos = 0; pos < probe.size(); ++pos) {
+      for (int b = 0; b < 256; ++b) {
+        probe[pos] = static_cast<char>(b);
+        ASSERT_EQ(fieldKind(probe), byIequals(probe)) << name << " pos " << pos << " byte " << b;
+      }
+      probe[pos] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[pos])));
+    }
+  }
   EXPECT_TRUE(isConnectionSpecific(fieldKind("Keep-Alive")));
   EXPECT_FALSE(isConnectionSpecific(fieldKind("TE")));
   EXPECT_FALSE(isConnectionSpecific(fieldKind("Host")));
