@@ -1,7 +1,5 @@
 #include "upstream/http1_pool.h"
 
-#include <string.h>
-
 #include <algorithm>
 #include <array>
 #include <optional>

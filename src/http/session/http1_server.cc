@@ -4,7 +4,8 @@
 #include <array>
 #include <memory>
 
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include "core/logging.h"
 #include "core/metrics.h"
