@@ -235,7 +235,6 @@ void Http1Connection::startBodyless(std::shared_ptr<http::Exchange> ex, std::sha
   observer_ = std::move(observer);
   state_ = {};
   state_.reused = reused;
-  state_.bodySent = true;
   last_ = last;
   headRequest_ = http::iequals(ex_->request.method, "HEAD");
   inBody_ = false;

@@ -60,9 +60,8 @@ struct Http1PoolShared {
   bool hasIdle() const;
 };
 
-// Progress of one request on one connection.
+// What the response steps need to know of one request's progress.
 struct Http1SendState {
-  bool bodySent = false;
   bool anyResponseByte = false;
   bool reused = false;
 };

@@ -147,14 +147,14 @@ awaitable<Http1ReadEnd> Http1Pool::exchangeOn(std::shared_ptr<Http1Connection> c
     co_return Http1Connection::beforeHead(*ex, state, ProxyError::kUpstreamReset);
   if (framing == http::BodyFraming::kNone) {
     // An upgrade: no body to race the response reader against.
-    state.bodySent = true;
     co_return co_await readResponse(*conn, *ex, state);
   }
+  bool bodySent = false;
   bool requestFailed = false;
-  auto r = co_await (sendBody(*conn, *ex, framing, state, requestFailed) || readResponse(*conn, *ex, state));
+  auto r = co_await (sendBody(*conn, *ex, framing, bodySent, requestFailed) || readResponse(*conn, *ex, state));
   if (r.index() == 1) {
     auto end = std::get<1>(r);
-    if (!state.bodySent || last) end.reusable = false;
+    if (!bodySent || last) end.reusable = false;
     co_return end;
   }
   // The request body failed (client gone or malformed) before the response
@@ -172,10 +172,10 @@ awaitable<Http1ReadEnd> Http1Pool::exchangeOn(std::shared_ptr<Http1Connection> c
 }
 
 // Streams the request body upstream. Never returns on success (the response
-// reader decides when the exchange is over); returns when the request body
-// itself failed (`requestFailed`).
+// reader decides when the exchange is over; `bodySent` once all of it is
+// out); returns when the request body itself failed (`requestFailed`).
 awaitable<void> Http1Pool::sendBody(Http1Connection& conn, http::Exchange& ex, http::BodyFraming framing,
-                                    Http1SendState& state, bool& requestFailed) {
+                                    bool& bodySent, bool& requestFailed) {
   auto& pipe = ex.requestBody;
   uint64_t sent = 0;
   const uint64_t declared = ex.request.contentLength.value_or(0);
@@ -221,7 +221,7 @@ awaitable<void> Http1Pool::sendBody(Http1Connection& conn, http::Exchange& ex, h
         requestFailed = true;
         co_return;  // body shorter than its Content-Length
       }
-      state.bodySent = true;
+      bodySent = true;
       co_await http::h1io::sleepForever();
     }
     if (pipe.abandoned()) {

@@ -64,7 +64,7 @@ class Http1Pool final : public EndpointPool {
   boost::asio::awaitable<Http1ReadEnd> exchangeOn(std::shared_ptr<Http1Connection> conn,
                                                   std::shared_ptr<http::Exchange> ex, bool reused);
   boost::asio::awaitable<void> sendBody(Http1Connection& conn, http::Exchange& ex, http::BodyFraming framing,
-                                        Http1SendState& state, bool& requestFailed);
+                                        bool& bodySent, bool& requestFailed);
   boost::asio::awaitable<Http1ReadEnd> readResponse(Http1Connection& conn, http::Exchange& ex, Http1SendState& state);
   boost::asio::awaitable<void> tunnel(Http1Connection& conn, http::Exchange& ex);
 

@@ -147,6 +147,19 @@ awaitable<void> sleepFor(std::chrono::milliseconds d) {
   co_await t.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
+// Reads a response body to its end as a client session would, noting the
+// most it ever held buffered (back-pressure checks).
+awaitable<void> readBody(http::BodyPipe& pipe, std::string& body, size_t& maxBuffered) {
+  for (;;) {
+    co_await pipe.waitReadable();
+    maxBuffered = std::max(maxBuffered, pipe.buffered());
+    auto d = pipe.data();
+    body += d;
+    pipe.consume(d.size());
+    if (d.empty() && pipe.ended()) break;
+  }
+}
+
 struct Outcome {
   SendResult result;
   int status = 0;
@@ -198,15 +211,8 @@ Outcome roundTrip(boost::asio::io_context& io, Http1Pool& pool, http::RequestHea
     o.status = ex->response.status;
     if (consumerDelay.count()) co_await sleepFor(consumerDelay);
     auto& pipe = ex->responseBody;
-    for (;;) {
-      o.maxBuffered = std::max(o.maxBuffered, pipe.buffered());
-      co_await pipe.waitReadable();
-      o.maxBuffered = std::max(o.maxBuffered, pipe.buffered());
-      auto d = pipe.data();
-      o.body += d;
-      pipe.consume(d.size());
-      if (d.empty() && pipe.ended()) break;
-    }
+    o.maxBuffered = pipe.buffered();
+    co_await readBody(pipe, o.body, o.maxBuffered);
     o.bodyError = pipe.error();
     o.trailers = pipe.trailers();
   };
@@ -488,15 +494,9 @@ std::string drainBody(boost::asio::io_context& io, const std::shared_ptr<Exchang
         co_await ex->waitResponse();
         if (!ex->hasResponse()) co_return;
         if (delay.count()) co_await sleepFor(delay);
-        auto& pipe = ex->responseBody;
-        for (;;) {
-          co_await pipe.waitReadable();
-          if (maxBuffered) *maxBuffered = std::max(*maxBuffered, pipe.buffered());
-          auto d = pipe.data();
-          body += d;
-          pipe.consume(d.size());
-          if (d.empty() && pipe.ended()) break;
-        }
+        size_t seen = 0;
+        co_await readBody(ex->responseBody, body, seen);
+        if (maxBuffered) *maxBuffered = seen;
       },
       [&](std::exception_ptr) { done = true; });
   runUntil(io, done);
