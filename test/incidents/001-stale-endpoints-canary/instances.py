@@ -11,7 +11,8 @@ A control server on P (HTTP/1.1, one request per connection):
     POST /spawn?n=N&prefix=X   -> {"instances": [{"name", "port"}]}   N new instances
     POST /kill?ports=a,b,...   -> {"killed_at": t}                    kill them
     GET  /stats                -> {"instances": [{"name", "port", "count", "first", "last",
-                                                  "killed_at", "late", "late_connections"}]}
+                                                  "killed_at", "late", "late_connections",
+                                                  "accepted_at_kill"}]}
 
 Killing an instance is what deleting a pod does to its traffic: its open
 connections get GOAWAY and are closed, and from then on it serves nothing.
@@ -27,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import socket
 import sys
 import time
 import urllib.parse
@@ -44,12 +46,14 @@ class Instance:
         self.name = name
         self.port = None
         self.server = None
+        self.listener = None  # the listening socket, ours, so that kill() can empty its backlog
         self.count = 0
         self.first = None
         self.last = None
         self.killed_at = None
         self.late = []
         self.late_connections = 0
+        self.accepted_at_kill = 0  # connections made before the kill, still in the backlog at it
         self.transports = set()
         msg = pb_echo_response(name, 0)
         self.body = b"\x00" + len(msg).to_bytes(4, "big") + msg
@@ -57,7 +61,7 @@ class Instance:
     def stats(self):
         return {"name": self.name, "port": self.port, "count": self.count, "first": self.first, "last": self.last,
                 "killed_at": self.killed_at, "late": self.late[:50], "late_count": len(self.late),
-                "late_connections": self.late_connections}
+                "late_connections": self.late_connections, "accepted_at_kill": self.accepted_at_kill}
 
 
 class H2Protocol(asyncio.Protocol):
@@ -131,18 +135,35 @@ class Control:
                 p = H2Protocol(inst)
                 return p
 
-            inst.server = await loop.create_server(factory, "127.0.0.1", 0, backlog=512)
-            inst.port = inst.server.sockets[0].getsockname()[1]
+            inst.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            inst.listener.bind(("127.0.0.1", 0))
+            inst.listener.listen(512)
+            inst.listener.setblocking(False)
+            inst.server = await loop.create_server(factory, sock=inst.listener)
+            inst.port = inst.listener.getsockname()[1]
             self.instances[inst.port] = inst
             out.append({"name": inst.name, "port": inst.port})
         return out
 
     async def kill(self, ports):
+        loop = asyncio.get_running_loop()
+        victims = [self.instances[p] for p in ports if p in self.instances and self.instances[p].killed_at is None]
+        # A connection the kernel completed before the kill is an open
+        # connection at the kill, even if this loop (busy on a loaded machine)
+        # has not accepted it yet: take every such one from the backlog first,
+        # so that it gets the kill's GOAWAY like the others and only a
+        # connection made after the kill counts as late.
+        for inst in victims:
+            while True:
+                try:
+                    sock, _ = inst.listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                sock.setblocking(False)
+                inst.accepted_at_kill += 1
+                await loop.connect_accepted_socket(lambda inst=inst: H2Protocol(inst), sock)
         now = time.time()
-        for port in ports:
-            inst = self.instances.get(port)
-            if inst is None or inst.killed_at is not None:
-                continue
+        for inst in victims:
             inst.killed_at = now
             for t in list(inst.transports):
                 proto = t.get_protocol()

@@ -253,7 +253,9 @@ def run(env, cycles, rate, workers, log=print):
     log(f"promotion write -> every worker of the 3 proxies applied: p50 {res['converge_p50_ms']:.0f} ms, "
         f"p99 {res['converge_p99_ms']:.0f} ms, max {res['converge_max_ms']:.0f} ms; weight shift p50 "
         f"{res['shift_p50_ms']:.0f} ms; not converged within {CONVERGE_BOUND_S} s: {unconverged[:10]}")
-    log(f"requests reaching a killed instance: {late[:10]}; connections to a killed instance: {late_conns[:10]}")
+    log(f"requests reaching a killed instance: {late[:10]}; connections to a killed instance: {late_conns[:10]} "
+        f"(made before the kill and still in the listen backlog at it: "
+        f"{sum(s['accepted_at_kill'] for s in killed)})")
     log(f"invariant: {inv['samples']} worker samples, violations {inv['violations'][:5]}, sampling errors "
         f"{inv['errors'][:3]}, max pending {inv['max_pending']}")
     log(f"client: {started} calls in {seconds:.0f} s = {res['achieved_rate']:.0f}/s (target {rate}/s; "
