@@ -26,9 +26,12 @@ fixed number of keep-alive requests (h2load --h1, 4 connections):
                     instruction misses and last-level misses per request
                     (valgrind's model of a cache, not this host's; it compares
                     proxies, it does not predict their speed)
+  --branch-sim      with callgrind's branch predictor model: mispredicted
+                    conditional and indirect branches per request (again
+                    a model, for comparing proxies)
 
 Usage: bench/profile/h1_profile.py --weft build/bin/weft [--mode callgrind|strace] [--protocol h1|h2c|grpc]
-       [--target weft|nghttpx] [--cache-sim] [-n 3000] [-c 4] [-m 1]
+       [--target weft|nghttpx] [--cache-sim] [--branch-sim] [-n 3000] [-c 4] [-m 1]
 """
 import argparse
 import collections
@@ -162,6 +165,7 @@ def main():
     ap.add_argument("--weft", help="the weft binary (for --target weft)")
     ap.add_argument("--target", choices=["weft", "nghttpx"], default="weft")
     ap.add_argument("--cache-sim", action="store_true", help="callgrind's cache simulation: misses per request")
+    ap.add_argument("--branch-sim", action="store_true", help="callgrind's branch prediction model: mispredictions per request")
     ap.add_argument("--mode", choices=["callgrind", "strace"], default="callgrind")
     ap.add_argument("--protocol", choices=["h1", "h2c", "grpc"], default="h1",
                     help="client and upstream protocol (grpc: unary calls over h2c)")
@@ -216,7 +220,8 @@ clusters:
         if args.mode == "callgrind":
             argv = (["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no",
                      "--trace-children=yes"] +
-                    (["--cache-sim=yes"] if args.cache_sim else []) + argv)
+                    (["--cache-sim=yes"] if args.cache_sim else []) +
+                    (["--branch-sim=yes"] if args.branch_sim else []) + argv)
         proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(f"{work}/{args.target}.err", "w"))
         procs.append(proxy)
         wait_port(port, 120)
@@ -249,6 +254,13 @@ clusters:
                 print(f"cache misses per request (callgrind's model): L1 data {per('D1mr', 'D1mw'):,.0f}, "
                       f"L1 instruction {per('I1mr'):,.0f}, last level {per('ILmr', 'DLmr', 'DLmw'):,.0f} "
                       f"(data reads+writes {per('Dr', 'Dw'):,.0f})")
+            if args.branch_sim:
+                ev = collections.Counter()
+                for d in dumps:
+                    ev.update(cache_events(d))
+                print(f"branches per request (callgrind's model): conditional {ev.get('Bc', 0) / args.n:,.0f} "
+                      f"({ev.get('Bcm', 0) / args.n:,.0f} mispredicted), indirect {ev.get('Bi', 0) / args.n:,.0f} "
+                      f"({ev.get('Bim', 0) / args.n:,.0f} mispredicted)")
             print(f"top {args.top} functions by self instructions (share of total):")
             for name, ir in self_ir.most_common(args.top):
                 print(f"  {100.0 * ir / total:5.1f}%  {ir / args.n:8,.0f}/req  {name[:110]}")
