@@ -139,7 +139,7 @@ class Control:
             inst.listener.bind(("127.0.0.1", 0))
             inst.listener.listen(512)
             inst.listener.setblocking(False)
-            inst.server = await loop.create_server(factory, sock=inst.listener)
+            inst.server = await loop.create_server(factory, sock=inst.listener, backlog=512)  # it listens again
             inst.port = inst.listener.getsockname()[1]
             self.instances[inst.port] = inst
             out.append({"name": inst.name, "port": inst.port})
