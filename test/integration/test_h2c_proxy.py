@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.environ.get("WEFT_SOURCE") or os.path.join(os.path.dirname(__file__), "..", ".."),
                                 "test", "lib"))
@@ -90,6 +91,40 @@ class H2cProxy(WeftTestCase):
         self.assertEqual(len(hosts), 1, f"Host headers upstream: {hosts}")
         self.assertIn(hosts[0], ("api.test", "api.test:80"))
         self.assertEqual([v for k, v in info["headers"] if k.lower() == "x-rep"], ["1", "2"])
+
+    def test_idle_connections_hold_small_buffers(self):
+        # Issue 6 (memory): an idle h2c client connection used to cost 62 KiB
+        # here, 32 of them a read buffer sized for a busy connection. It reads
+        # into 2 KiB until a read fills that, and goes back to it once no
+        # stream is open (measured ~33 KiB; nghttpx 24, nginx and haproxy 6).
+        ng = self.env.nginx(http2=True)
+        ng.add_file("big.bin", 4 << 20)
+        weft = self.env.weft(clusters=[cluster("api.test:80", [ng.addr])])
+        warm = [H2Client(weft.port) for _ in range(20)]  # pools, upstream connections, allocator pages
+        for c in warm:
+            self.assertEqual(c.request("GET", "/hello", "api.test")[0], 200)
+            c.close()
+        time.sleep(0.3)
+        before = weft.rss()["VmRSS"]
+        clients = []
+        try:
+            for _ in range(300):
+                c = H2Client(weft.port)
+                clients.append(c)
+                self.assertEqual(c.request("GET", "/hello", "api.test")[0], 200)
+            # A busy connection's buffers grow, and shrink when it is idle
+            # again: one large download, then a small request on the same
+            # connection, and it must still answer.
+            status, _, body = clients[0].request("GET", "/files/big.bin", "api.test")
+            self.assertEqual((status, len(body)), (200, 4 << 20))
+            self.assertEqual(clients[0].request("GET", "/hello", "api.test")[0], 200)
+            time.sleep(0.3)
+            per_conn = (weft.rss()["VmRSS"] - before) / len(clients)
+        finally:
+            for c in clients:
+                c.close()
+        print(f"idle h2c connection: {per_conn:.1f} KiB of weft's RSS each ({len(clients)} connections)")
+        self.assertLess(per_conn, 44, f"an idle h2c connection costs {per_conn:.1f} KiB of weft's RSS")
 
 
 if __name__ == "__main__":

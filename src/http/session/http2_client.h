@@ -119,6 +119,7 @@ class Http2ClientConnection final : public Http2Transport {
   void onRequestNotSent(int32_t id) override;
   Http2BodyChunk readData(int32_t id, uint8_t* buf, size_t length) override;
   Clock::time_point onTimer(Clock::time_point now) override;
+  bool hasOpenStreams() const override { return !streams_.empty(); }
   Clock::time_point keepalive(Clock::time_point now);
   void onClosed() override;
 

@@ -392,6 +392,8 @@ class Http2ServerConnection final : public Http2Transport {
     return next;
   }
 
+  bool hasOpenStreams() const override { return !streams_.empty(); }
+
   void onClosed() override {
     if (closedTimer_) closedTimer_->cancel();
     auto streams = streams_.takeAll();

@@ -22,6 +22,18 @@ namespace {
 // unbounded buffer).
 constexpr size_t kReadChunk = 32 * 1024;
 constexpr size_t kWriteBatch = 256 * 1024;
+// What a connection reads into until a read fills it: a client's preface,
+// SETTINGS and first requests fit, and so do a sequential client's requests
+// and a backend's small answers. A full read means more is waiting; the next
+// reads take kReadChunk while streams are open, and the first read that
+// finds none open goes back to this. An idle connection holds this much for
+// reading instead of kReadChunk (28 of the 62 KiB an idle h2c client
+// connection cost; docs/benchmarks.md "Idle HTTP/2 connections").
+constexpr size_t kIdleRead = 2 * 1024;
+// A write buffer grown beyond this by a large batch is given back when the
+// connection has no stream open, instead of being kept (up to kWriteBatch)
+// for the connection's life.
+constexpr size_t kIdleWriteCapacity = 16 * 1024;
 }  // namespace
 
 Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Http2CodecOptions options)
@@ -30,7 +42,6 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
       socket_(std::move(socket)),
       writeReady_(executor_),
       timer_(executor_),
-      readBuf_(kReadChunk),
       lastReceived_(Clock::now()) {
   // Frames are batched per turn already; Nagle would only add delayed-ACK
   // stalls to small frames (WINDOW_UPDATE, HEADERS).
@@ -44,6 +55,7 @@ asio::awaitable<void> Http2Transport::run(std::string prefix) {
   auto self = shared_from_this();
   codec_.start();
   if (!prefix.empty() && !codec_.receive(prefix)) closeAfterFlush_ = true;
+  std::string().swap(prefix);  // this frame lives as long as the connection
   noteHeaderBlock();
   co_await (readLoop() && writeLoop() && timerLoop());
 }
@@ -74,23 +86,36 @@ void Http2Transport::closeNow() {
   onClosed();
 }
 
+size_t Http2Transport::nextReadSize(size_t asked, size_t got) const {
+  if (got == asked) return kReadChunk;
+  return hasOpenStreams() ? asked : kIdleRead;
+}
+
 asio::awaitable<void> Http2Transport::readLoop() {
+  size_t want = kIdleRead;
   while (!closed_ && !closeAfterFlush_) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(readBuf_), kTuple);
+    if (readCapacity_ != want) {
+      // Not zeroed: recv() writes what is read, and pages it never reaches
+      // stay out of the process's memory.
+      readBuf_ = std::make_unique_for_overwrite<char[]>(want);
+      readCapacity_ = want;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(readBuf_.get(), readCapacity_), kTuple);
     if (closed_) break;
     if (ec) {
       closeNow();
       break;
     }
     lastReceived_ = Clock::now();
-    net::noteShortRead(socket_, readBuf_.size(), n);
-    if (!codec_.receive(std::string_view(readBuf_.data(), n))) {
+    net::noteShortRead(socket_, readCapacity_, n);
+    if (!codec_.receive(std::string_view(readBuf_.get(), n))) {
       WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
       closeAfterFlush();
       break;
     }
     noteHeaderBlock();
     kick();
+    want = nextReadSize(readCapacity_, n);
   }
 }
 
@@ -104,6 +129,7 @@ asio::awaitable<void> Http2Transport::writeLoop() {
         closeNow();
         break;
       }
+      if (writeBuf_.capacity() > kIdleWriteCapacity && !hasOpenStreams()) std::string().swap(writeBuf_);
       co_await writeReady_.wait();
       continue;
     }

@@ -13,7 +13,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -48,6 +47,9 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   boost::asio::any_io_executor executor() { return executor_; }
 
  protected:
+  // Whether a stream is open. While none is, the connection's read and write
+  // buffers go back to their idle sizes (http2_transport.cc).
+  virtual bool hasOpenStreams() const = 0;
   // The socket is closed: end every open stream. Runs once.
   virtual void onClosed() = 0;
   // Called whenever the timer fires or is re-armed; returns when to be
@@ -65,6 +67,8 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
 
  private:
   void noteHeaderBlock();
+  // How much the read after one that got `got` of `asked` bytes asks for.
+  size_t nextReadSize(size_t asked, size_t got) const;
   boost::asio::awaitable<void> readLoop();
   boost::asio::awaitable<void> writeLoop();
   boost::asio::awaitable<void> timerLoop();
@@ -73,7 +77,8 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   boost::asio::ip::tcp::socket socket_;
   Notifier writeReady_;
   boost::asio::steady_timer timer_;
-  std::vector<char> readBuf_;
+  std::unique_ptr<char[]> readBuf_;
+  size_t readCapacity_ = 0;
   std::string writeBuf_;
   bool closed_ = false;
   bool closeAfterFlush_ = false;
