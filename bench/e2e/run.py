@@ -27,8 +27,8 @@ Figures per target and scenario (medians over --reps repetitions):
                         reset through /proc/PID/clear_refs before each run);
   req/s and errors      as the client reports them.
 Then an idle-memory test: each proxy with 2 workers, RSS when idle, and RSS per
-idle keep-alive client connection with 10 000 connections open (one request
-each, then idle).
+idle client connection with 10 000 connections open (one request each, then
+idle), once for HTTP/1.1 keep-alive and once, restarted, for h2c.
 
 Standard library only; run with /usr/bin/python3. Ports come from bind(0),
 configs and logs live in a temporary folder, and every process started here is
@@ -542,8 +542,53 @@ def run_scenario(target, scenario, duration, rate, env):
 # ---------------------------------------------------------------- idle memory
 
 
-def idle_memory(name, env, conns):
-    """RSS of the target with 2 workers when idle, and RSS growth per idle keep-alive client connection."""
+# An h2c client's first flight (prior knowledge): the preface, empty
+# SETTINGS, and one GET on stream 1 (HEADERS with END_STREAM|END_HEADERS;
+# :method GET, :scheme http and :path / from HPACK's static table, :authority
+# as a literal).
+def h2_frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+H2_IDLE_REQUEST = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0) +
+                   h2_frame(1, 5, 1, b"\x82\x86\x84\x41" + bytes([len(H2_HOST)]) + H2_HOST.encode()))
+
+
+def h2_read_answer(sock):
+    """Reads frames until stream 1 ends, acknowledging the server's SETTINGS; True when it answered 200."""
+    buf, ok = b"", False
+    while True:
+        while len(buf) < 9 or len(buf) < 9 + int.from_bytes(buf[:3], "big"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return False
+            buf += chunk
+        n = int.from_bytes(buf[:3], "big")
+        kind, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF
+        payload, buf = buf[9:9 + n], buf[9 + n:]
+        if kind == 4 and not flags & 1:
+            sock.sendall(h2_frame(4, 1, 0))  # SETTINGS ack
+        elif kind == 7:
+            return False  # GOAWAY
+        elif kind == 1 and stream == 1:
+            ok = ok or payload[:1] == b"\x88"  # :status 200, static table index 8 (how every peer here sends it)
+        if stream == 1 and kind in (0, 1) and flags & 1:
+            return ok
+
+
+def h1_read_answer(sock):
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"ok\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.startswith(b"HTTP/1.1 200")
+
+
+def idle_memory(name, env, conns, protocol="h1"):
+    """RSS of the target with 2 workers when idle, and RSS growth per idle client connection (HTTP/1.1
+    keep-alive, or h2c with prior knowledge) after one request each."""
     maxconn = max(4000, min(conns + 200, (nofile_limit() - 200) // 2))
     target = start_target(name, env, workers=2, maxconn=maxconn)
     if name.startswith("haproxy"):
@@ -555,8 +600,11 @@ def idle_memory(name, env, conns):
         time.sleep(1.0)
         tree = process_tree(target.proc.pid)
         idle_kb, idle_pss_kb = mem_kb(tree, "VmRSS"), pss_kb(tree)
-        req = f"GET / HTTP/1.1\r\nHost: {H1_HOST}\r\n\r\n".encode()
-        port = target.port("h1")
+        if protocol == "h2c":
+            req, read_answer, port = H2_IDLE_REQUEST, h2_read_answer, target.port("h2c")
+        else:
+            req, read_answer = f"GET / HTTP/1.1\r\nHost: {H1_HOST}\r\n\r\n".encode(), h1_read_answer
+            port = target.port("h1")
 
         def open_batch(n):
             batch = []
@@ -564,16 +612,7 @@ def idle_memory(name, env, conns):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.sendall(req)
                 batch.append(s)
-            good = 0
-            for s in batch:
-                data = b""
-                while b"\r\n\r\n" not in data or not data.endswith(b"ok\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                good += data.startswith(b"HTTP/1.1 200")
-            return batch, good
+            return batch, sum(read_answer(s) for s in batch)
 
         warm, _ = open_batch(50)  # first requests: lazily allocated pools, upstream connections
         for s in warm:
@@ -683,6 +722,19 @@ def render(summary, idle, targets, scenarios, meta):
                            f"{r['conns']:,} ({r['ok']:,} answered 200) | "
                            f"{fmt(r['open_rss_kb'] / 1024)} | {fmt(r['per_conn_kb'])} |")
         out.append("")
+        h2 = {t: r["h2c"] for t, r in idle.items() if isinstance(r, dict) and "h2c" in r}
+        if h2:
+            out.append("### Idle memory, h2c (2 workers; idle client connections, prior knowledge, one GET each)")
+            out.append("")
+            out.append("| target | connections | RSS before them MiB | RSS with them open MiB | KiB per idle connection |")
+            out.append("|---|---:|---:|---:|---:|")
+            for t, r in h2.items():
+                if isinstance(r, str):
+                    out.append(f"| {t} | failed: {r.splitlines()[0][:80]} | | | |")
+                else:
+                    out.append(f"| {t} | {r['conns']:,} ({r['ok']:,} answered 200) | {fmt(r['base_rss_kb'] / 1024)} | "
+                               f"{fmt(r['open_rss_kb'] / 1024)} | {fmt(r['per_conn_kb'])} |")
+            out.append("")
     if "weft" in targets:
         out.append("### weft against the targets of issue 6 (same run)")
         out.append("")
@@ -694,7 +746,8 @@ def render(summary, idle, targets, scenarios, meta):
                "p50/p99 from h2load's per-request log at the fixed rate (20 connections, 1 stream each). "
                "Proxy on CPU 1, client and backend nginx on CPU 0. "
                "Idle memory: RSS/PSS summed over the process tree right after start; KiB per idle connection = RSS growth "
-               "while the connections (one keep-alive request each) stay open, after 50 warm-up connections.")
+               "while the connections (one request each: HTTP/1.1 keep-alive, or h2c with prior knowledge) stay open, "
+               "after 50 warm-up connections.")
     return "\n".join(out) + "\n"
 
 
@@ -741,6 +794,10 @@ def target_checks(summary, idle, scenarios, rate):
                      f"{verdict(r['idle_rss_kb'] <= 10 * 1024)}")
         lines.append(f"- ≤ 16 KiB per idle client connection: {r['per_conn_kb']:.1f} KiB ({r['conns']:,} connections) — "
                      f"{verdict(r['per_conn_kb'] <= 16)}")
+        h2 = r.get("h2c")
+        if isinstance(h2, dict):
+            lines.append(f"- ≤ 16 KiB per idle h2c client connection: {h2['per_conn_kb']:.1f} KiB "
+                         f"({h2['conns']:,} connections) — {verdict(h2['per_conn_kb'] <= 16)}")
     if not lines:
         lines.append("- weft produced no figures in this run")
     return lines
@@ -819,7 +876,7 @@ def main():
     per_rep = len(targets) * sum(duration if s.endswith("max") else rate_duration for s in scenarios)
     log(f"command: {command}")
     log(f"targets: {', '.join(targets)}; scenarios: {', '.join(scenarios)}; about "
-        f"{(reps * (per_rep + 3 * len(targets)) + (20 * (len(targets) - 1) if do_idle else 0)) // 60 + 1} min")
+        f"{(reps * (per_rep + 3 * len(targets)) + (40 * (len(targets) - 1) if do_idle else 0)) // 60 + 1} min")
 
     def on_signal(sig, frame):
         raise KeyboardInterrupt
@@ -886,6 +943,12 @@ def main():
                 except (BenchError, OSError) as e:
                     idle[t] = f"{type(e).__name__}: {e}"
                     log(f"[idle] {t}: {idle[t]}")
+                    continue
+                try:
+                    idle[t]["h2c"] = idle_memory(t, env, args.idle_conns, "h2c")
+                except (BenchError, OSError) as e:
+                    idle[t]["h2c"] = f"{type(e).__name__}: {e}"
+                log(f"[idle] {t} h2c: {idle[t]['h2c']}")
         backend.stop()
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
