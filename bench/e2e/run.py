@@ -674,6 +674,17 @@ def summarize(results, targets, scenarios):
     return s
 
 
+def idle_table(out, title, columns, results, cells):
+    """One idle-memory table: a row per target, `cells(result)` for a measured one, the error for a failed one."""
+    out += [f"### {title}", "", "| target | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for t, r in results.items():
+        if isinstance(r, str):
+            out.append(f"| {t} | failed: {r.splitlines()[0][:80]} |" + " |" * (len(columns) - 1))
+        else:
+            out.append(f"| {t} | " + " | ".join(str(c) for c in cells(r)) + " |")
+    out.append("")
+
+
 def render(summary, idle, targets, scenarios, meta):
     out = []
     out.append(f"Run {meta['started']} · {meta['machine']} · load average before/after: "
@@ -709,32 +720,18 @@ def render(summary, idle, targets, scenarios, meta):
                 fmt(b.get("p99_us"), 0), "—" if rss is None else fmt(rss / 1024), errs))
         out.append("")
     if idle:
-        out.append("### Idle memory (2 workers; idle keep-alive HTTP/1.1 client connections)")
-        out.append("")
-        out.append("| target | processes | idle RSS MiB | idle PSS MiB | connections | RSS with them open MiB | "
-                   "KiB per idle connection |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|")
-        for t, r in idle.items():
-            if isinstance(r, str):
-                out.append(f"| {t} | failed: {r.splitlines()[0][:80]} | | | | | |")
-            else:
-                out.append(f"| {t} | {r['processes']} | {fmt(r['idle_rss_kb'] / 1024)} | {fmt(r['idle_pss_kb'] / 1024)} | "
-                           f"{r['conns']:,} ({r['ok']:,} answered 200) | "
-                           f"{fmt(r['open_rss_kb'] / 1024)} | {fmt(r['per_conn_kb'])} |")
-        out.append("")
+        idle_table(out, "Idle memory (2 workers; idle keep-alive HTTP/1.1 client connections)",
+                   ["processes", "idle RSS MiB", "idle PSS MiB", "connections", "RSS with them open MiB",
+                    "KiB per idle connection"], idle,
+                   lambda r: [r["processes"], fmt(r["idle_rss_kb"] / 1024), fmt(r["idle_pss_kb"] / 1024),
+                              f"{r['conns']:,} ({r['ok']:,} answered 200)", fmt(r["open_rss_kb"] / 1024),
+                              fmt(r["per_conn_kb"])])
         h2 = {t: r["h2c"] for t, r in idle.items() if isinstance(r, dict) and "h2c" in r}
         if h2:
-            out.append("### Idle memory, h2c (2 workers; idle client connections, prior knowledge, one GET each)")
-            out.append("")
-            out.append("| target | connections | RSS before them MiB | RSS with them open MiB | KiB per idle connection |")
-            out.append("|---|---:|---:|---:|---:|")
-            for t, r in h2.items():
-                if isinstance(r, str):
-                    out.append(f"| {t} | failed: {r.splitlines()[0][:80]} | | | |")
-                else:
-                    out.append(f"| {t} | {r['conns']:,} ({r['ok']:,} answered 200) | {fmt(r['base_rss_kb'] / 1024)} | "
-                               f"{fmt(r['open_rss_kb'] / 1024)} | {fmt(r['per_conn_kb'])} |")
-            out.append("")
+            idle_table(out, "Idle memory, h2c (2 workers; idle client connections, prior knowledge, one GET each)",
+                       ["connections", "RSS before them MiB", "RSS with them open MiB", "KiB per idle connection"], h2,
+                       lambda r: [f"{r['conns']:,} ({r['ok']:,} answered 200)", fmt(r["base_rss_kb"] / 1024),
+                                  fmt(r["open_rss_kb"] / 1024), fmt(r["per_conn_kb"])])
     if "weft" in targets:
         out.append("### weft against the targets of issue 6 (same run)")
         out.append("")
