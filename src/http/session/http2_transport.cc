@@ -94,28 +94,26 @@ size_t Http2Transport::nextReadSize(size_t asked, size_t got) const {
 asio::awaitable<void> Http2Transport::readLoop() {
   size_t want = kIdleRead;
   while (!closed_ && !closeAfterFlush_) {
-    if (readCapacity_ != want) {
-      // Not zeroed: recv() writes what is read, and pages it never reaches
-      // stay out of the process's memory.
-      readBuf_ = std::make_unique_for_overwrite<char[]>(want);
-      readCapacity_ = want;
-    }
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(readBuf_.get(), readCapacity_), kTuple);
+    // The codec takes every byte at once, so the buffer is only storage:
+    // nothing is ever committed to it, and a smaller size means a release.
+    if (readBuf_.capacity() > want) readBuf_.release();
+    char* into = readBuf_.prepare(want);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(into, want), kTuple);
     if (closed_) break;
     if (ec) {
       closeNow();
       break;
     }
     lastReceived_ = Clock::now();
-    net::noteShortRead(socket_, readCapacity_, n);
-    if (!codec_.receive(std::string_view(readBuf_.get(), n))) {
+    net::noteShortRead(socket_, want, n);
+    if (!codec_.receive(std::string_view(into, n))) {
       WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
       closeAfterFlush();
       break;
     }
     noteHeaderBlock();
     kick();
-    want = nextReadSize(readCapacity_, n);
+    want = nextReadSize(want, n);
   }
 }
 

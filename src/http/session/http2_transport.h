@@ -19,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "http/codec/http2_codec.h"
+#include "net/byte_buffer.h"
 #include "http/session/notifier.h"
 
 namespace weft::http {
@@ -77,8 +78,7 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   boost::asio::ip::tcp::socket socket_;
   Notifier writeReady_;
   boost::asio::steady_timer timer_;
-  std::unique_ptr<char[]> readBuf_;
-  size_t readCapacity_ = 0;
+  net::ByteBuffer readBuf_;  // not zero-filled: pages recv() never reaches stay out of RSS
   std::string writeBuf_;
   bool closed_ = false;
   bool closeAfterFlush_ = false;
