@@ -149,7 +149,7 @@ class SampleHandler final : public http::ExchangeHandler {
 // One accepted connection: its own drain signal, started by the age timer or
 // by server shutdown.
 struct Connection {
-  explicit Connection(asio::any_io_executor ex) : drain(ex), ageTimer(ex) {}
+  explicit Connection(asio::any_io_executor ex) : ageTimer(ex) {}
   net::DrainSignal drain;
   asio::steady_timer ageTimer;
 };

@@ -1,8 +1,5 @@
 #include "net/drain.h"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 namespace weft::net {
 
 void DrainSignal::Hook::unlink() {
@@ -30,17 +27,12 @@ void DrainSignal::subscribe(Hook& hook, std::function<void()> fn) {
 void DrainSignal::start() {
   if (draining_) return;
   draining_ = true;
-  timer_.cancel();
   // A callback may destroy its own hook (or others): unlink before calling.
   while (Hook* h = hooks_) {
     auto fn = std::move(h->fn_);
     h->unlink();
     if (fn) fn();
   }
-}
-
-boost::asio::awaitable<void> DrainSignal::wait() {
-  while (!draining_) co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
 }  // namespace weft::net

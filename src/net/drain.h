@@ -1,14 +1,10 @@
 #pragma once
 // Graceful shutdown, per worker: once start() is called every session on the
 // worker stops taking new requests (HTTP/2: GOAWAY; HTTP/1: Connection: close
-// after the current response) and finishes what is in flight. Any number of
-// coroutines may wait(); a session that must not race a wait against its
-// reads (the HTTP/1 hot path) registers a Hook instead, called from start().
-// Worker thread only.
+// after the current response) and finishes what is in flight. Sessions
+// register a Hook, called from start(): no coroutine or timer per connection
+// waits for a drain that may never come. Worker thread only.
 #include <functional>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 namespace weft::net {
 
@@ -31,20 +27,17 @@ class DrainSignal {
     Hook* next_ = nullptr;
   };
 
-  explicit DrainSignal(boost::asio::any_io_executor ex) : timer_(std::move(ex)) {
-    timer_.expires_at(boost::asio::steady_timer::time_point::max());
-  }
+  DrainSignal() = default;
+  DrainSignal(const DrainSignal&) = delete;
+  DrainSignal& operator=(const DrainSignal&) = delete;
   ~DrainSignal();
   bool draining() const { return draining_; }
   void start();
-  // Completes when start() is called (immediately if it already was).
-  boost::asio::awaitable<void> wait();
   // `fn` runs from start() (never if already draining: check draining() first).
   void subscribe(Hook& hook, std::function<void()> fn);
 
  private:
   bool draining_ = false;
-  boost::asio::steady_timer timer_;
   Hook* hooks_ = nullptr;
 };
 

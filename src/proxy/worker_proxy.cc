@@ -59,7 +59,6 @@ asio::awaitable<DetectedProtocol> detect(tcp::socket& socket, std::string& prefi
 WorkerProxy::WorkerProxy(net::Worker& worker, const ProxyConfig& config, const DiscoveryLink* discovery)
     : worker_(worker),
       config_(config),
-      drain_(worker.executor()),
       outboundOptions_(serverOptions(config, "outbound", &drain_)),
       inboundOptions_(serverOptions(config, "inbound", &drain_)),
       outbound_(

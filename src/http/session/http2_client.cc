@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
 #include "core/coarse_clock.h"
@@ -99,7 +97,7 @@ Http2ClientConnection::Http2ClientConnection(asio::ip::tcp::socket socket, Http2
 std::shared_ptr<Http2ClientConnection> Http2ClientConnection::start(asio::ip::tcp::socket socket,
                                                                     Http2ClientOptions options) {
   auto conn = std::make_shared<Http2ClientConnection>(std::move(socket), std::move(options));
-  asio::co_spawn(conn->executor(), conn->run({}), asio::detached);
+  conn->begin({});
   return conn;
 }
 

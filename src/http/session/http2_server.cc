@@ -4,11 +4,6 @@
 #include <charconv>
 #include <unordered_map>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "core/coarse_clock.h"
 #include "core/logging.h"
 #include "core/metrics.h"
@@ -20,7 +15,6 @@
 namespace weft::http {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -45,11 +39,19 @@ class Http2ServerConnection final : public Http2Transport {
         opened_(Clock::now()),
         lastActivity_(opened_) {}
 
-  asio::awaitable<void> serve(std::string prefix) {
-    if (options_.drain) {
-      co_await (run(std::move(prefix)) && watchDrain());
+  // Starts serving; ended() completes when the connection is done.
+  void serve(std::string prefix) {
+    begin(std::move(prefix));
+    if (!options_.drain) return;
+    // Drain reaches the connection through a hook, not through a coroutine
+    // and a timer per connection waiting for it. One accepted while the
+    // worker drains starts draining at once.
+    if (options_.drain->draining()) {
+      if (!closed()) beginDrain();
     } else {
-      co_await run(std::move(prefix));
+      options_.drain->subscribe(drainHook_, [this] {
+        if (!closed()) beginDrain();
+      });
     }
   }
 
@@ -299,15 +301,6 @@ class Http2ServerConnection final : public Http2Transport {
   }
 
   // --- connection lifecycle ---
-  asio::awaitable<void> watchDrain() {
-    // Ends with the connection (the other branch) or when the worker drains.
-    asio::steady_timer untilClosed(executor(), asio::steady_timer::time_point::max());
-    closedTimer_ = &untilClosed;
-    if (!closed()) co_await (options_.drain->wait() || untilClosed.async_wait(asio::as_tuple(asio::use_awaitable)));
-    closedTimer_ = nullptr;
-    if (!closed() && options_.drain->draining()) beginDrain();
-  }
-
   void beginDrain() {
     if (draining_) return;
     draining_ = true;
@@ -395,7 +388,7 @@ class Http2ServerConnection final : public Http2Transport {
   bool hasOpenStreams() const override { return !streams_.empty(); }
 
   void onClosed() override {
-    if (closedTimer_) closedTimer_->cancel();
+    drainHook_.unlink();
     auto streams = streams_.takeAll();
     for (auto& [id, s] : streams) {
       s->closed = true;
@@ -415,7 +408,7 @@ class Http2ServerConnection final : public Http2Transport {
   bool draining_ = false;
   bool finalGoaway_ = false;
   Clock::time_point drainStart_{};
-  asio::steady_timer* closedTimer_ = nullptr;
+  net::DrainSignal::Hook drainHook_;
 };
 
 }  // namespace
@@ -423,7 +416,8 @@ class Http2ServerConnection final : public Http2Transport {
 asio::awaitable<void> serveHttp2(asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
                                  const ServerOptions& options) {
   auto conn = std::make_shared<Http2ServerConnection>(std::move(socket), handler, options);
-  co_await conn->serve(std::move(prefix));
+  conn->serve(std::move(prefix));
+  co_await conn->ended();
 }
 
 }  // namespace weft::http

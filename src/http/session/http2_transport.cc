@@ -1,9 +1,7 @@
 #include "http/session/http2_transport.h"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/coarse_clock.h"
@@ -13,8 +11,6 @@
 namespace weft::http {
 
 namespace asio = boost::asio;
-using namespace asio::experimental::awaitable_operators;
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 // One read is at most this much; one write batch at most kWriteBatch (beyond
@@ -40,8 +36,9 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
     : codec_(mode, *this, std::move(options)),
       executor_(socket.get_executor()),
       socket_(std::move(socket)),
-      writeReady_(executor_),
+      loopsEnded_(executor_),
       timer_(executor_),
+      readWant_(kIdleRead),
       lastReceived_(Clock::now()) {
   // Frames are batched per turn already; Nagle would only add delayed-ACK
   // stalls to small frames (WINDOW_UPDATE, HEADERS).
@@ -51,13 +48,35 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
 
 Http2Transport::~Http2Transport() = default;
 
-asio::awaitable<void> Http2Transport::run(std::string prefix) {
-  auto self = shared_from_this();
+void Http2Transport::begin(std::string prefix) {
   codec_.start();
   if (!prefix.empty() && !codec_.receive(prefix)) closeAfterFlush_ = true;
-  std::string().swap(prefix);  // this frame lives as long as the connection
   noteHeaderBlock();
-  co_await (readLoop() && writeLoop() && timerLoop());
+  loopsRunning_ = 3;
+  readTurn(shared_from_this());
+  writeTurn(shared_from_this());
+  timerTurn(shared_from_this());
+}
+
+asio::awaitable<void> Http2Transport::ended() {
+  while (loopsRunning_ > 0) co_await loopsEnded_.wait();
+}
+
+void Http2Transport::loopEnded() {
+  if (--loopsRunning_ == 0) loopsEnded_.notify();
+}
+
+void Http2Transport::kick() {
+  if (!writerWaiting_) return;
+  // Empty only while the transport is being destroyed (the io_context shut
+  // down with the writer waiting): nothing is left to write then.
+  Self self = weak_from_this().lock();
+  if (!self) return;
+  writerWaiting_ = false;
+  asio::post(executor_, [self = std::move(self)]() mutable {
+    auto* transport = self.get();
+    transport->writeTurn(std::move(self));
+  });
 }
 
 void Http2Transport::noteHeaderBlock() {
@@ -81,7 +100,7 @@ void Http2Transport::closeNow() {
   boost::system::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  writeReady_.notify();
+  kick();  // a waiting writer ends
   timer_.cancel();
   onClosed();
 }
@@ -91,72 +110,83 @@ size_t Http2Transport::nextReadSize(size_t asked, size_t got) const {
   return hasOpenStreams() ? asked : kIdleRead;
 }
 
-asio::awaitable<void> Http2Transport::readLoop() {
-  size_t want = kIdleRead;
-  while (!closed_ && !closeAfterFlush_) {
-    // The codec takes every byte at once, so the buffer is only storage:
-    // nothing is ever committed to it, and a smaller size means a release.
-    if (readBuf_.capacity() > want) readBuf_.release();
-    char* into = readBuf_.prepare(want);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(into, want), kTuple);
-    if (closed_) break;
-    if (ec) {
-      closeNow();
-      break;
-    }
-    lastReceived_ = Clock::now();
-    net::noteShortRead(socket_, want, n);
-    if (!codec_.receive(std::string_view(into, n))) {
-      WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
-      closeAfterFlush();
-      break;
-    }
-    noteHeaderBlock();
-    kick();
-    want = nextReadSize(want, n);
-  }
+void Http2Transport::readTurn(Self self) {
+  if (closed_ || closeAfterFlush_) return loopEnded();
+  // The codec takes every byte at once, so the buffer is only storage:
+  // nothing is ever committed to it, and a smaller size means a release.
+  if (readBuf_.capacity() > readWant_) readBuf_.release();
+  char* into = readBuf_.prepare(readWant_);
+  socket_.async_read_some(asio::buffer(into, readWant_),
+                          [this, self = std::move(self)](boost::system::error_code ec, size_t n) mutable {
+                            onRead(std::move(self), ec, n);
+                          });
 }
 
-asio::awaitable<void> Http2Transport::writeLoop() {
-  for (;;) {
-    writeBuf_.clear();
-    if (!closed_) codec_.drainOutput(writeBuf_, kWriteBatch);
-    if (writeBuf_.empty()) {
-      if (closed_) break;
-      if (closeAfterFlush_ || codec_.failed() || (!codec_.wantsRead() && !codec_.wantsWrite())) {
-        closeNow();
-        break;
-      }
-      if (writeBuf_.capacity() > kIdleWriteCapacity && !hasOpenStreams()) std::string().swap(writeBuf_);
-      co_await writeReady_.wait();
-      continue;
-    }
-    writing_ = true;
-    writeStart_ = coarseNow();
-    if (writeStart_ + kWriteStallTimeout < timer_.expiry()) rearmTimer();
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writeBuf_), kTuple);
-    writing_ = false;
-    if (ec) {
-      closeNow();
-      break;
-    }
+void Http2Transport::onRead(Self self, boost::system::error_code ec, size_t n) {
+  if (closed_) return loopEnded();
+  if (ec) {
+    closeNow();
+    return loopEnded();
   }
+  lastReceived_ = Clock::now();
+  net::noteShortRead(socket_, readWant_, n);
+  // prepare() of the same size returns the same storage the read went into.
+  if (!codec_.receive(std::string_view(readBuf_.prepare(readWant_), n))) {
+    WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
+    closeAfterFlush();
+    return loopEnded();
+  }
+  noteHeaderBlock();
+  kick();
+  readWant_ = nextReadSize(readWant_, n);
+  readTurn(std::move(self));
 }
 
-asio::awaitable<void> Http2Transport::timerLoop() {
-  while (!closed_) {
-    auto now = Clock::now();
-    if (writing_ && now - writeStart_ >= kWriteStallTimeout) {
-      WEFT_LOG_DEBUG("http2: write stalled for {}s, closing", kWriteStallTimeout.count());
+void Http2Transport::writeTurn(Self self) {
+  writeBuf_.clear();
+  if (!closed_) codec_.drainOutput(writeBuf_, kWriteBatch);
+  if (writeBuf_.empty()) {
+    if (closed_) return loopEnded();
+    if (closeAfterFlush_ || codec_.failed() || (!codec_.wantsRead() && !codec_.wantsWrite())) {
       closeNow();
-      break;
+      return loopEnded();
     }
-    auto next = onTimer(now);
-    if (closed_) break;
-    if (writing_) next = std::min(next, writeStart_ + kWriteStallTimeout);
-    timer_.expires_at(next);
-    co_await timer_.async_wait(kTuple);
+    if (writeBuf_.capacity() > kIdleWriteCapacity && !hasOpenStreams()) std::string().swap(writeBuf_);
+    // Waits for kick(), which posts the next turn with a fresh reference:
+    // until the socket is closed the reader and the timer hold theirs, and
+    // closeNow() kicks.
+    writerWaiting_ = true;
+    return;
   }
+  writing_ = true;
+  writeStart_ = coarseNow();
+  if (writeStart_ + kWriteStallTimeout < timer_.expiry()) rearmTimer();
+  asio::async_write(socket_, asio::buffer(writeBuf_),
+                    [this, self = std::move(self)](boost::system::error_code ec, size_t) mutable {
+                      writing_ = false;
+                      if (ec) {
+                        closeNow();
+                        return loopEnded();
+                      }
+                      writeTurn(std::move(self));
+                    });
+}
+
+void Http2Transport::timerTurn(Self self) {
+  if (closed_) return loopEnded();
+  auto now = Clock::now();
+  if (writing_ && now - writeStart_ >= kWriteStallTimeout) {
+    WEFT_LOG_DEBUG("http2: write stalled for {}s, closing", kWriteStallTimeout.count());
+    closeNow();
+    return loopEnded();
+  }
+  auto next = onTimer(now);
+  if (closed_) return loopEnded();
+  if (writing_) next = std::min(next, writeStart_ + kWriteStallTimeout);
+  timer_.expires_at(next);
+  // Fires at `next`, or early when rearmTimer() or closeNow() cancels it:
+  // either way the next turn re-reads the deadlines.
+  timer_.async_wait([this, self = std::move(self)](boost::system::error_code) mutable { timerTurn(std::move(self)); });
 }
 
 }  // namespace weft::http

@@ -1,14 +1,22 @@
 #pragma once
 // The socket half of an HTTP/2 connection, shared by the server session and
 // the upstream client connection: binds an Http2Codec to a TCP socket with
-// three coroutines — a reader (bytes → codec), a writer (codec → one batched
-// async_write per turn) and a timer (write stall and the subclass's own
-// deadlines).
+// three loops of completion handlers — a reader (bytes → codec), a writer
+// (codec → one batched async_write per turn) and a timer (write stall and the
+// subclass's own deadlines).
+//
+// The loops are completion handlers, not coroutines: an idle connection then
+// holds one pending read and one pending timer wait (~100 bytes each) instead
+// of three coroutine frames, the `&&` group joining them and their
+// cancellation slots (~7 KB of the 33 KiB an idle h2c client connection cost;
+// docs/benchmarks.md "Idle HTTP/2 connections"), and a read or a write turn
+// resumes no coroutine.
 //
 // Thread: one worker; everything runs on the socket's executor. Lifetime: held
-// by std::shared_ptr; run() and every per-stream coroutine of a subclass keep
-// it alive. run() suspends until the socket is closed and all three loops
-// ended. Subclasses implement the codec events and onClosed()/onTimer().
+// by std::shared_ptr; each loop's pending operation holds a reference, so
+// after begin() it needs no owner, and a loop that ends lets go of its
+// reference. The loops end once the socket is closed. Subclasses implement the codec events and
+// onClosed()/onTimer().
 #include <chrono>
 #include <memory>
 #include <string>
@@ -35,11 +43,16 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   ~Http2Transport() override;
 
   // Starts the codec, feeds `prefix` (bytes already read from the socket),
-  // then serves until the connection is closed.
-  boost::asio::awaitable<void> run(std::string prefix);
+  // and starts the three loops, which serve until the connection is closed.
+  // Not from inside a codec event.
+  void begin(std::string prefix);
+  // Completes when all three loops ended (at once if they have).
+  boost::asio::awaitable<void> ended();
 
-  // Output is ready (a submit, a resume, a window update).
-  void kick() { writeReady_.notify(); }
+  // Output is ready (a submit, a resume, a window update): a waiting writer
+  // takes its next turn from the executor (never from inside kick(), which
+  // codec events call). Any number of kicks in one turn make one write.
+  void kick();
   // Sends what is queued, then closes.
   void closeAfterFlush();
   // Closes at once; onClosed() runs.
@@ -67,22 +80,30 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   Http2Codec codec_;
 
  private:
+  // A loop's turn owns the reference its pending operation held.
+  using Self = std::shared_ptr<Http2Transport>;
+
   void noteHeaderBlock();
   // How much the read after one that got `got` of `asked` bytes asks for.
   size_t nextReadSize(size_t asked, size_t got) const;
-  boost::asio::awaitable<void> readLoop();
-  boost::asio::awaitable<void> writeLoop();
-  boost::asio::awaitable<void> timerLoop();
+  void readTurn(Self self);
+  void onRead(Self self, boost::system::error_code ec, size_t n);
+  void writeTurn(Self self);
+  void timerTurn(Self self);
+  void loopEnded();
 
   boost::asio::any_io_executor executor_;
   boost::asio::ip::tcp::socket socket_;
-  Notifier writeReady_;
+  Notifier loopsEnded_;  // wakes ended()
   boost::asio::steady_timer timer_;
   net::ByteBuffer readBuf_;  // not zero-filled: pages recv() never reaches stay out of RSS
+  size_t readWant_;
   std::string writeBuf_;
+  int loopsRunning_ = 0;
   bool closed_ = false;
   bool closeAfterFlush_ = false;
   bool writing_ = false;
+  bool writerWaiting_ = false;  // for a kick(); holds no reference meanwhile
   Clock::time_point writeStart_{};
   Clock::time_point headerBlockSince_ = Clock::time_point::max();
   Clock::time_point lastReceived_;

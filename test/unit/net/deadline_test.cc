@@ -81,7 +81,7 @@ TEST(Deadline, MayBeDestroyedFromItsCallbackOrBeforeItsHandlerRuns) {
 
 TEST(DrainSignal, RunsHooksOnceAndSkipsUnlinkedOnes) {
   asio::io_context ctx;
-  DrainSignal drain(ctx.get_executor());
+  DrainSignal drain;
   int a = 0, b = 0;
   DrainSignal::Hook ha;
   auto hb = std::make_unique<DrainSignal::Hook>();

@@ -77,7 +77,7 @@ awaitable<void> echo(std::shared_ptr<Exchange> ex) {
 class Server {
  public:
   explicit Server(std::function<awaitable<void>(std::shared_ptr<Exchange>)> fn)
-      : work_(io_.get_executor()), acceptor_(io_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)), drain_(io_.get_executor()) {
+      : work_(io_.get_executor()), acceptor_(io_, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
     handler_.fn = std::move(fn);
     options.idleTimeout = 5s;
     options.headerTimeout = 5s;

@@ -92,7 +92,7 @@ class EchoHandler : public ExchangeHandler {
 
 class Http2ServerTest : public ::testing::Test {
  protected:
-  Http2ServerTest() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), drain_(io_.get_executor()) {
+  Http2ServerTest() : acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     options_.direction = "outbound";
     options_.drain = &drain_;
     asio::co_spawn(io_, acceptLoop(), asio::detached);
@@ -311,6 +311,41 @@ TEST_F(Http2ServerTest, DrainSendsGoawayFinishesInFlightAndCloses) {
     EXPECT_EQ(co_await readAll(ex->responseBody), "payload");
     for (int i = 0; i < 200 && serving_ > 0; ++i) co_await sleepFor(10ms);
     EXPECT_EQ(serving_, 0) << "server closed the connection after the drain";
+  });
+}
+
+TEST_F(Http2ServerTest, ConnectionAcceptedWhileDrainingIsSentAwayAndClosed) {
+  options_.drainTimeout = 5000ms;
+  run([&]() -> asio::awaitable<void> {
+    drain_.start();
+    auto conn = co_await connect();
+    for (int i = 0; i < 100 && serving_ == 0; ++i) co_await sleepFor(10ms);
+    for (int i = 0; i < 100 && conn->acceptsStreams(); ++i) co_await sleepFor(10ms);
+    EXPECT_FALSE(conn->acceptsStreams()) << "GOAWAY received";
+    // No stream open: the final GOAWAY and the close follow the notice's grace.
+    for (int i = 0; i < 300 && serving_ > 0; ++i) co_await sleepFor(10ms);
+    EXPECT_EQ(serving_, 0) << "server closed the connection";
+    EXPECT_EQ(accepted_, 1);
+  });
+}
+
+TEST_F(Http2ServerTest, DrainAfterAConnectionEndedReachesOnlyTheLiveOnes) {
+  // A closed connection's drain hook is gone with it; the live one drains.
+  options_.drainTimeout = 5000ms;
+  run([&]() -> asio::awaitable<void> {
+    auto gone = co_await connect();
+    auto live = co_await connect();
+    for (int i = 0; i < 100 && serving_ < 2; ++i) co_await sleepFor(10ms);
+    EXPECT_EQ(serving_, 2);
+    gone->closeNow();
+    gone.reset();
+    for (int i = 0; i < 100 && serving_ > 1; ++i) co_await sleepFor(10ms);
+    EXPECT_EQ(serving_, 1);
+    drain_.start();
+    for (int i = 0; i < 100 && live->acceptsStreams(); ++i) co_await sleepFor(10ms);
+    EXPECT_FALSE(live->acceptsStreams()) << "GOAWAY received";
+    for (int i = 0; i < 300 && serving_ > 0; ++i) co_await sleepFor(10ms);
+    EXPECT_EQ(serving_, 0);
   });
 }
 
