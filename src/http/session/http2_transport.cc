@@ -117,12 +117,12 @@ void Http2Transport::readTurn(Self self) {
   if (readBuf_.capacity() > readWant_) readBuf_.release();
   char* into = readBuf_.prepare(readWant_);
   socket_.async_read_some(asio::buffer(into, readWant_),
-                          [this, self = std::move(self)](boost::system::error_code ec, size_t n) mutable {
-                            onRead(std::move(self), ec, n);
+                          [this, self = std::move(self), into](boost::system::error_code ec, size_t n) mutable {
+                            onRead(std::move(self), into, ec, n);
                           });
 }
 
-void Http2Transport::onRead(Self self, boost::system::error_code ec, size_t n) {
+void Http2Transport::onRead(Self self, const char* into, boost::system::error_code ec, size_t n) {
   if (closed_) return loopEnded();
   if (ec) {
     closeNow();
@@ -130,8 +130,7 @@ void Http2Transport::onRead(Self self, boost::system::error_code ec, size_t n) {
   }
   lastReceived_ = Clock::now();
   net::noteShortRead(socket_, readWant_, n);
-  // prepare() of the same size returns the same storage the read went into.
-  if (!codec_.receive(std::string_view(readBuf_.prepare(readWant_), n))) {
+  if (!codec_.receive(std::string_view(into, n))) {
     WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
     closeAfterFlush();
     return loopEnded();

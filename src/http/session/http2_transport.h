@@ -1,22 +1,22 @@
 #pragma once
 // The socket half of an HTTP/2 connection, shared by the server session and
 // the upstream client connection: binds an Http2Codec to a TCP socket with
-// three loops of completion handlers — a reader (bytes → codec), a writer
-// (codec → one batched async_write per turn) and a timer (write stall and the
-// subclass's own deadlines).
+// three loops — a reader (bytes → codec), a writer (codec → one batched
+// async_write per turn) and a timer (write stall and the subclass's own
+// deadlines).
 //
-// The loops are completion handlers, not coroutines: an idle connection then
-// holds one pending read and one pending timer wait (~100 bytes each) instead
-// of three coroutine frames, the `&&` group joining them and their
-// cancellation slots (~7 KB of the 33 KiB an idle h2c client connection cost;
-// docs/benchmarks.md "Idle HTTP/2 connections"), and a read or a write turn
-// resumes no coroutine.
+// The loops are chains of completion handlers, not coroutines: an idle
+// connection holds one pending read and one pending timer wait instead of
+// three coroutine frames, the `&&` group joining them and its cancellation
+// slots (an idle h2c client connection 33.0 → 21.4 KiB; docs/benchmarks.md
+// "Idle HTTP/2 connections"), and a read or a write turn resumes no
+// coroutine.
 //
 // Thread: one worker; everything runs on the socket's executor. Lifetime: held
 // by std::shared_ptr; each loop's pending operation holds a reference, so
 // after begin() it needs no owner, and a loop that ends lets go of its
-// reference. The loops end once the socket is closed. Subclasses implement the codec events and
-// onClosed()/onTimer().
+// reference. The loops end once the socket is closed. Subclasses implement
+// the codec events and onClosed()/onTimer().
 #include <chrono>
 #include <memory>
 #include <string>
@@ -87,7 +87,7 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   // How much the read after one that got `got` of `asked` bytes asks for.
   size_t nextReadSize(size_t asked, size_t got) const;
   void readTurn(Self self);
-  void onRead(Self self, boost::system::error_code ec, size_t n);
+  void onRead(Self self, const char* into, boost::system::error_code ec, size_t n);
   void writeTurn(Self self);
   void timerTurn(Self self);
   void loopEnded();
