@@ -1,31 +1,26 @@
 #include "http/session/http2_transport.h"
 
+#include <utility>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/coarse_clock.h"
 #include "core/logging.h"
-#include "net/read_readiness.h"
+#include "net/read_scratch.h"
 
 namespace weft::http {
 
 namespace asio = boost::asio;
 
 namespace {
-// One read is at most this much; one write batch at most kWriteBatch (beyond
-// it the rest waits for the next turn, so one connection cannot build an
-// unbounded buffer).
-constexpr size_t kReadChunk = 32 * 1024;
+// One write batch is at most this much (beyond it the rest waits for the next
+// turn, so one connection cannot build an unbounded buffer).
 constexpr size_t kWriteBatch = 256 * 1024;
-// What a connection reads into until a read fills it: a client's preface,
-// SETTINGS and first requests fit, and so do a sequential client's requests
-// and a backend's small answers. A full read means more is waiting; the next
-// reads take kReadChunk while streams are open, and the first read that
-// finds none open goes back to this. An idle connection holds this much for
-// reading instead of kReadChunk (28 of the 62 KiB an idle h2c client
-// connection cost; docs/benchmarks.md "Idle HTTP/2 connections").
-constexpr size_t kIdleRead = 2 * 1024;
+// Reads in one turn before the reader yields to the other connections of the
+// worker (each read fills ReadScratch's 32 KiB, or the turn ends anyway).
+constexpr int kReadsPerTurn = 8;
 // A write buffer grown beyond this by a large batch is given back when the
 // connection has no stream open, instead of being kept (up to kWriteBatch)
 // for the connection's life.
@@ -36,14 +31,15 @@ Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Htt
     : codec_(mode, *this, std::move(options)),
       executor_(socket.get_executor()),
       socket_(std::move(socket)),
-      loopsEnded_(executor_),
       timer_(executor_),
-      readWant_(kIdleRead),
       lastReceived_(Clock::now()) {
   // Frames are batched per turn already; Nagle would only add delayed-ACK
   // stalls to small frames (WINDOW_UPDATE, HEADERS).
   boost::system::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  // The reader calls read_some() itself once the socket is readable; it must
+  // return would_block, not wait, when the socket is empty.
+  socket_.non_blocking(true, ignored);
 }
 
 Http2Transport::~Http2Transport() = default;
@@ -53,17 +49,19 @@ void Http2Transport::begin(std::string prefix) {
   if (!prefix.empty() && !codec_.receive(prefix)) closeAfterFlush_ = true;
   noteHeaderBlock();
   loopsRunning_ = 3;
-  readTurn(shared_from_this());
+  // The first read is a turn of its own: begin() may run inside another
+  // connection's read turn (an upstream connection opened for a request),
+  // whose bytes are still in the worker's ReadScratch.
+  asio::post(executor_, [self = shared_from_this()]() mutable {
+    auto* transport = self.get();
+    transport->readTurn(std::move(self));
+  });
   writeTurn(shared_from_this());
   timerTurn(shared_from_this());
 }
 
-asio::awaitable<void> Http2Transport::ended() {
-  while (loopsRunning_ > 0) co_await loopsEnded_.wait();
-}
-
 void Http2Transport::loopEnded() {
-  if (--loopsRunning_ == 0) loopsEnded_.notify();
+  if (--loopsRunning_ == 0 && ended_) std::exchange(ended_, nullptr)();
 }
 
 void Http2Transport::kick() {
@@ -105,40 +103,54 @@ void Http2Transport::closeNow() {
   onClosed();
 }
 
-size_t Http2Transport::nextReadSize(size_t asked, size_t got) const {
-  if (got == asked) return kReadChunk;
-  return hasOpenStreams() ? asked : kIdleRead;
-}
-
 void Http2Transport::readTurn(Self self) {
   if (closed_ || closeAfterFlush_) return loopEnded();
-  // The codec takes every byte at once, so the buffer is only storage:
-  // nothing is ever committed to it, and a smaller size means a release.
-  if (readBuf_.capacity() > readWant_) readBuf_.release();
-  char* into = readBuf_.prepare(readWant_);
-  socket_.async_read_some(asio::buffer(into, readWant_),
-                          [this, self = std::move(self), into](boost::system::error_code ec, size_t n) mutable {
-                            onRead(std::move(self), into, ec, n);
-                          });
-}
-
-void Http2Transport::onRead(Self self, const char* into, boost::system::error_code ec, size_t n) {
-  if (closed_) return loopEnded();
-  if (ec) {
-    closeNow();
-    return loopEnded();
+  // The codec takes every byte at once, so nothing read is kept past this
+  // turn: the worker's scratch buffer serves, and a connection waiting for
+  // data holds no buffer.
+  net::ReadScratch scratch;
+  bool full = false;
+  for (int reads = 0; reads < kReadsPerTurn; ++reads) {
+    boost::system::error_code ec;
+    size_t n = socket_.read_some(asio::buffer(scratch.data(), scratch.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      full = false;
+      break;
+    }
+    if (ec) {  // the peer closed (eof) or reset
+      closeNow();
+      return loopEnded();
+    }
+    lastReceived_ = Clock::now();
+    if (!codec_.receive(std::string_view(scratch.data(), n))) {
+      WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
+      closeAfterFlush();
+      return loopEnded();
+    }
+    noteHeaderBlock();
+    kick();
+    if (closed_ || closeAfterFlush_) return loopEnded();
+    full = n == scratch.size();
+    // A short read emptied the socket's receive queue: what arrives next
+    // raises a new readiness edge (Asio registers sockets edge-triggered).
+    if (!full) break;
   }
-  lastReceived_ = Clock::now();
-  net::noteShortRead(socket_, readWant_, n);
-  if (!codec_.receive(std::string_view(into, n))) {
-    WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
-    closeAfterFlush();
-    return loopEnded();
+  if (full) {
+    // More may be waiting, and no new edge will say so: the next turn reads
+    // at once, after the worker's other ready handlers had theirs.
+    asio::post(executor_, [self = std::move(self)]() mutable {
+      auto* transport = self.get();
+      transport->readTurn(std::move(self));
+    });
+    return;
   }
-  noteHeaderBlock();
-  kick();
-  readWant_ = nextReadSize(readWant_, n);
-  readTurn(std::move(self));
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [this, self = std::move(self)](boost::system::error_code ec) mutable {
+    if (ec && !closed_) {
+      closeNow();
+      return loopEnded();
+    }
+    readTurn(std::move(self));
+  });
 }
 
 void Http2Transport::writeTurn(Self self) {

@@ -1,16 +1,17 @@
 #pragma once
 // The socket half of an HTTP/2 connection, shared by the server session and
 // the upstream client connection: binds an Http2Codec to a TCP socket with
-// three loops — a reader (bytes → codec), a writer (codec → one batched
-// async_write per turn) and a timer (write stall and the subclass's own
-// deadlines).
+// three loops — a reader (readiness → bytes → codec), a writer (codec → one
+// batched async_write per turn) and a timer (write stall and the subclass's
+// own deadlines).
 //
 // The loops are chains of completion handlers, not coroutines: an idle
 // connection holds one pending read and one pending timer wait instead of
 // three coroutine frames, the `&&` group joining them and its cancellation
 // slots (an idle h2c client connection 33.0 → 21.4 KiB; docs/benchmarks.md
 // "Idle HTTP/2 connections"), and a read or a write turn resumes no
-// coroutine.
+// coroutine. The reader waits for readiness and then reads into the worker's
+// scratch buffer, so a connection waiting for data holds no read buffer.
 //
 // Thread: one worker; everything runs on the socket's executor. Lifetime: held
 // by std::shared_ptr; each loop's pending operation holds a reference, so
@@ -18,17 +19,15 @@
 // reference. The loops end once the socket is closed. Subclasses implement
 // the codec events and onClosed()/onTimer().
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "http/codec/http2_codec.h"
-#include "net/byte_buffer.h"
-#include "http/session/notifier.h"
 
 namespace weft::http {
 
@@ -46,8 +45,9 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   // and starts the three loops, which serve until the connection is closed.
   // Not from inside a codec event.
   void begin(std::string prefix);
-  // Completes when all three loops ended (at once if they have).
-  boost::asio::awaitable<void> ended();
+  // `ended` runs once, from the last loop to end (after the socket closed);
+  // never if the io_context is destroyed first. Before begin().
+  void onEnded(std::function<void()> ended) { ended_ = std::move(ended); }
 
   // Output is ready (a submit, a resume, a window update): a waiting writer
   // takes its next turn from the executor (never from inside kick(), which
@@ -61,8 +61,8 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   boost::asio::any_io_executor executor() { return executor_; }
 
  protected:
-  // Whether a stream is open. While none is, the connection's read and write
-  // buffers go back to their idle sizes (http2_transport.cc).
+  // Whether a stream is open. While none is, a write buffer grown by a large
+  // batch is given back (http2_transport.cc).
   virtual bool hasOpenStreams() const = 0;
   // The socket is closed: end every open stream. Runs once.
   virtual void onClosed() = 0;
@@ -84,20 +84,17 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   using Self = std::shared_ptr<Http2Transport>;
 
   void noteHeaderBlock();
-  // How much the read after one that got `got` of `asked` bytes asks for.
-  size_t nextReadSize(size_t asked, size_t got) const;
+  // Reads what the socket holds (into the worker's net::ReadScratch) and
+  // feeds the codec, then waits for readiness. Only from the event loop.
   void readTurn(Self self);
-  void onRead(Self self, const char* into, boost::system::error_code ec, size_t n);
   void writeTurn(Self self);
   void timerTurn(Self self);
   void loopEnded();
 
   boost::asio::any_io_executor executor_;
   boost::asio::ip::tcp::socket socket_;
-  Notifier loopsEnded_;  // wakes ended()
+  std::function<void()> ended_;
   boost::asio::steady_timer timer_;
-  net::ByteBuffer readBuf_;  // not zero-filled: pages recv() never reaches stay out of RSS
-  size_t readWant_;
   std::string writeBuf_;
   int loopsRunning_ = 0;
   bool closed_ = false;
