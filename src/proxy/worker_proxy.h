@@ -11,6 +11,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "core/metrics.h"
 #include "http/session/server_options.h"
 #include "net/drain.h"
 #include "net/worker_pool.h"
@@ -51,6 +52,8 @@ class WorkerProxy {
   };
   boost::asio::awaitable<void> acceptLoop(Listener& listener);
   boost::asio::awaitable<void> serveConnection(boost::asio::ip::tcp::socket socket, Direction direction);
+  // A connection serveConnection() counted is closed.
+  void connectionEnded(weft::Gauge& open);
   Forwarder& forwarder(Direction d) { return d == Direction::kOutbound ? *outbound_ : *inbound_; }
 
   net::Worker& worker_;

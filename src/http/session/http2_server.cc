@@ -9,6 +9,7 @@
 #include "core/metrics.h"
 #include "http/codec/error_response.h"
 #include "http/session/http2_transport.h"
+#include "http/session/notifier.h"
 #include "http/session/stream_table.h"
 #include "net/drain.h"
 
@@ -39,7 +40,7 @@ class Http2ServerConnection final : public Http2Transport {
         opened_(Clock::now()),
         lastActivity_(opened_) {}
 
-  // Starts serving; ended() completes when the connection is done.
+  // Starts serving; the onEnded() callback runs when the connection is done.
   void serve(std::string prefix) {
     begin(std::move(prefix));
     if (!options_.drain) return;
@@ -413,11 +414,29 @@ class Http2ServerConnection final : public Http2Transport {
 
 }  // namespace
 
+void startHttp2(asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler, const ServerOptions& options,
+                std::function<void()> ended) {
+  auto conn = std::make_shared<Http2ServerConnection>(std::move(socket), handler, options);
+  conn->onEnded(std::move(ended));
+  conn->serve(std::move(prefix));
+}
+
 asio::awaitable<void> serveHttp2(asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
                                  const ServerOptions& options) {
-  auto conn = std::make_shared<Http2ServerConnection>(std::move(socket), handler, options);
-  conn->serve(std::move(prefix));
-  co_await conn->ended();
+  // Shared with the connection's callback: whichever of this frame and the
+  // connection the io_context's shutdown destroys first, the other's view
+  // stays valid.
+  struct Ended {
+    explicit Ended(const asio::any_io_executor& ex) : notifier(ex) {}
+    Notifier notifier;
+    bool done = false;
+  };
+  auto ended = std::make_shared<Ended>(socket.get_executor());
+  startHttp2(std::move(socket), std::move(prefix), handler, options, [ended] {
+    ended->done = true;
+    ended->notifier.notify();
+  });
+  while (!ended->done) co_await ended->notifier.wait();
 }
 
 }  // namespace weft::http

@@ -26,8 +26,12 @@
 // oversized header lists, too many streams) is counted in
 // weft_http2_abuse_total{direction,kind}.
 //
-// Thread: the socket's worker. Suspends until the connection is closed;
-// `handler` and `options.drain` must outlive it.
+// Thread: the socket's worker. startHttp2() returns at once: the connection
+// lives on its own pending operations, so an idle one keeps no coroutine
+// frame (the caller's among them) waiting for it, and `ended` runs when it is
+// closed (never if the io_context is destroyed first). serveHttp2()
+// suspends until then. `handler` and `options.drain` must outlive it.
+#include <functional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -37,6 +41,9 @@
 #include "http/session/server_options.h"
 
 namespace weft::http {
+
+void startHttp2(boost::asio::ip::tcp::socket socket, std::string prefix, ExchangeHandler& handler,
+                const ServerOptions& options, std::function<void()> ended);
 
 boost::asio::awaitable<void> serveHttp2(boost::asio::ip::tcp::socket socket, std::string prefix,
                                         ExchangeHandler& handler, const ServerOptions& options);
