@@ -140,12 +140,12 @@ struct Http2Codec::Callbacks {
     c.headerBytes_ = 0;
     c.responseStatus_ = 0;
     c.blockOversized_ = false;
-    if (contains(c.rejected_, id)) return 0;
+    if (c.rejected_.contains(id)) return 0;
     switch (frame->headers.cat) {
       case NGHTTP2_HCAT_REQUEST: c.headerKind_ = Http2HeadersKind::kRequest; break;
       case NGHTTP2_HCAT_RESPONSE: c.headerKind_ = Http2HeadersKind::kResponse; break;
       case NGHTTP2_HCAT_HEADERS:
-        c.headerKind_ = (c.mode_ == Http2Mode::kClient && contains(c.interim_, id)) ? Http2HeadersKind::kResponse
+        c.headerKind_ = (c.mode_ == Http2Mode::kClient && c.interim_.contains(id)) ? Http2HeadersKind::kResponse
                                                                                  : Http2HeadersKind::kTrailers;
         break;
       default: return 0;  // push promises are disabled
@@ -159,7 +159,7 @@ struct Http2Codec::Callbacks {
     auto& c = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     int32_t id = frame->hd.stream_id;
-    if (contains(c.rejected_, id) || c.blockOversized_) return 0;
+    if (c.rejected_.contains(id) || c.blockOversized_) return 0;
     c.headerBytes_ += namelen + valuelen + kFieldOverhead;
     if (c.headerBytes_ > c.options_.maxHeaderListBytes) {
       c.blockOversized_ = true;
@@ -192,7 +192,7 @@ struct Http2Codec::Callbacks {
     switch (frame->hd.type) {
       case NGHTTP2_HEADERS: {
         c.headerBlockOpen_ = false;
-        if (contains(c.rejected_, id)) {
+        if (c.rejected_.contains(id)) {
           if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
             const nghttp2_nv nv[] = {
                 {(uint8_t*)":status", (uint8_t*)"431", 7, 3, NGHTTP2_NV_FLAG_NONE},
@@ -210,18 +210,18 @@ struct Http2Codec::Callbacks {
           if (c.responseStatus_ >= 100 && c.responseStatus_ < 200)
             c.interim_.insert(id);
           else
-            forget(c.interim_, id);
+            c.interim_.erase(id);
         }
         c.events_.onHeadersEnd(id, endStream);
         if (endStream) c.events_.onStreamEnd(id);
         return 0;
       }
       case NGHTTP2_DATA:
-        if (endStream && !contains(c.rejected_, id)) c.events_.onStreamEnd(id);
+        if (endStream && !c.rejected_.contains(id)) c.events_.onStreamEnd(id);
         return 0;
       case NGHTTP2_RST_STREAM:
         c.resetByPeer_ = id;  // nghttp2 closes the stream right after this callback
-        if (!contains(c.rejected_, id)) c.events_.onRstStream(id, frame->rst_stream.error_code);
+        if (!c.rejected_.contains(id)) c.events_.onRstStream(id, frame->rst_stream.error_code);
         if (c.mode_ == Http2Mode::kServer && !c.takeResetToken()) {
           c.events_.onAbuse(Http2Abuse::kRapidReset, 0);
           c.pendingTerminateSet_ = true;
@@ -254,7 +254,7 @@ struct Http2Codec::Callbacks {
     // The connection window is the sum of stream windows' worth of buffering
     // at most: credit it at once so one slow stream never stalls the others.
     nghttp2_session_consume_connection(session, len);
-    if (contains(c.rejected_, id)) {
+    if (c.rejected_.contains(id)) {
       nghttp2_session_consume_stream(session, id, len);
       return 0;
     }
@@ -271,8 +271,8 @@ struct Http2Codec::Callbacks {
     else
       c.recordClosed(id, Closed::kOther);
     c.resetByPeer_ = 0;
-    forget(c.interim_, id);
-    if (forget(c.rejected_, id)) return 0;
+    c.interim_.erase(id);
+    if (c.rejected_.erase(id)) return 0;
     c.events_.onStreamClose(id, errorCode);
     return 0;
   }
@@ -284,7 +284,7 @@ struct Http2Codec::Callbacks {
       case NGHTTP2_HEADERS:
         if (c.mode_ == Http2Mode::kClient && frame->headers.cat == NGHTTP2_HCAT_REQUEST) c.events_.onRequestSent(id);
         // Tell a client still sending a rejected request to stop (RFC 9113 §8.1).
-        if (contains(c.rejected_, id) && nghttp2_session_get_stream_remote_close(session, id) == 0)
+        if (c.rejected_.contains(id) && nghttp2_session_get_stream_remote_close(session, id) == 0)
           nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
         return 0;
       case NGHTTP2_RST_STREAM:
@@ -394,13 +394,7 @@ void Http2Codec::start() {
 }
 
 void Http2Codec::recordClosed(int32_t streamId, Closed how) {
-  auto& slot = closedSlot(streamId);
-  if (slot.id == streamId) {
-    if (slot.how != Closed::kByUs) slot.how = how;  // our RST came first: the peer's frames stay excusable
-    return;
-  }
-  closedEvictedMax_ = std::max(closedEvictedMax_, slot.id);
-  slot = {streamId, how};
+  closed_.record(streamId, how);  // after our RST the peer's frames stay excusable
 }
 
 uint32_t Http2Codec::closedStreamError(uint8_t type, int32_t streamId) {
@@ -412,14 +406,14 @@ uint32_t Http2Codec::closedStreamError(uint8_t type, int32_t streamId) {
     return 0;
   }
   if (nghttp2_session_find_stream(session_, streamId)) return 0;
-  if (const auto& e = closedSlot(streamId); e.id == streamId) {
+  if (auto how = closed_.find(streamId)) {
     // After the peer ended its half or reset the stream it may send nothing
     // more there (§5.1: STREAM_CLOSED); after our RST its late frames are fine.
-    return e.how == Closed::kPeerEnded || e.how == Closed::kPeerReset ? h2error::kStreamClosed : 0;
+    return *how == Closed::kPeerEnded || *how == Closed::kPeerReset ? h2error::kStreamClosed : 0;
   }
   // A client stream id below the highest one it used that we never saw
   // open or close: opening streams out of order (§5.1.1).
-  if (mode_ == Http2Mode::kServer && type == NGHTTP2_HEADERS && peerInitiated && streamId > closedEvictedMax_)
+  if (mode_ == Http2Mode::kServer && type == NGHTTP2_HEADERS && peerInitiated && streamId > closed_.evictedMax())
     return h2error::kProtocolError;
   return 0;
 }

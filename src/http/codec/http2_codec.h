@@ -38,6 +38,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "http/codec/closed_stream_ring.h"
 #include "http/codec/message.h"
 
 struct nghttp2_session;
@@ -193,7 +194,7 @@ class Http2Codec {
   // RFC 9113 §5.1 errors it cannot see without them. 0 when the frame is
   // fine or must be ignored.
   uint32_t closedStreamError(uint8_t type, int32_t streamId);
-  enum class Closed : uint8_t { kByUs, kPeerReset, kPeerEnded, kOther };
+  using Closed = ClosedStreamRing::How;
   void recordClosed(int32_t streamId, Closed how);
 
   Http2Mode mode_;
@@ -214,26 +215,29 @@ class Http2Codec {
   int32_t headerStream_ = 0;
   Http2HeadersKind headerKind_ = Http2HeadersKind::kRequest;
   int responseStatus_ = 0;
-  // Streams we stopped delivering (oversized request heads answered with 431).
-  std::unordered_set<int32_t> rejected_;
-  // Client: streams whose last response head was interim (1xx).
-  std::unordered_set<int32_t> interim_;
-  // Both sets are almost always empty, and asked about for every field and
-  // frame: no hashing then.
-  static bool contains(const std::unordered_set<int32_t>& set, int32_t id) { return !set.empty() && set.count(id); }
-  static bool forget(std::unordered_set<int32_t>& set, int32_t id) { return !set.empty() && set.erase(id); }
-  // Recently closed streams and how they closed, direct-mapped by stream id
-  // (a stream's slot is (id / 2) mod 128, so the last 128 ids of one parity
-  // never collide): recording and looking up is one slot, not a scan.
-  // Every closed stream above closedEvictedMax_ is in here; a stream whose
-  // slot was taken by another is forgotten, and its late frames are ignored.
-  struct ClosedStream {
-    int32_t id = 0;
-    Closed how = Closed::kOther;
+  // A set of stream ids that is almost always empty and asked about for every
+  // field and frame: no hashing then, and no table held (8 bytes instead of
+  // 56 on every connection).
+  class RareIds {
+   public:
+    bool contains(int32_t id) const { return set_ && set_->count(id); }
+    void insert(int32_t id) {
+      if (!set_) set_ = std::make_unique<std::unordered_set<int32_t>>();
+      set_->insert(id);
+    }
+    bool erase(int32_t id) { return set_ && set_->erase(id); }
+
+   private:
+    std::unique_ptr<std::unordered_set<int32_t>> set_;
   };
-  std::array<ClosedStream, 128> closed_{};
-  ClosedStream& closedSlot(int32_t streamId) { return closed_[static_cast<uint32_t>(streamId) / 2 % closed_.size()]; }
-  int32_t closedEvictedMax_ = 0;
+  // Streams we stopped delivering (oversized request heads answered with 431).
+  RareIds rejected_;
+  // Client: streams whose last response head was interim (1xx).
+  RareIds interim_;
+  // Recently closed streams and how they closed. Every closed stream above
+  // closed_.evictedMax() is in there; one whose slot was taken by another is
+  // forgotten, and its late frames are ignored.
+  ClosedStreamRing closed_;
   int32_t highestPeerStream_ = 0;  // server: highest stream id a client HEADERS named
   int32_t pendingNewStream_ = 0;   // server: that HEADERS, until nghttp2 opens its stream
   int32_t resetByPeer_ = 0;        // the RST_STREAM being processed
