@@ -29,9 +29,8 @@ constexpr size_t kIdleWriteCapacity = 16 * 1024;
 
 Http2Transport::Http2Transport(asio::ip::tcp::socket socket, Http2Mode mode, Http2CodecOptions options)
     : codec_(mode, *this, std::move(options)),
-      executor_(socket.get_executor()),
       socket_(std::move(socket)),
-      timer_(executor_),
+      timer_(socket_.get_executor()),
       lastReceived_(Clock::now()) {
   // Frames are batched per turn already; Nagle would only add delayed-ACK
   // stalls to small frames (WINDOW_UPDATE, HEADERS).
@@ -52,7 +51,7 @@ void Http2Transport::begin(std::string prefix) {
   // The first read is a turn of its own: begin() may run inside another
   // connection's read turn (an upstream connection opened for a request),
   // whose bytes are still in the worker's ReadScratch.
-  asio::post(executor_, [self = shared_from_this()]() mutable {
+  asio::post(socket_.get_executor(), [self = shared_from_this()]() mutable {
     auto* transport = self.get();
     transport->readTurn(std::move(self));
   });
@@ -71,7 +70,7 @@ void Http2Transport::kick() {
   Self self = weak_from_this().lock();
   if (!self) return;
   writerWaiting_ = false;
-  asio::post(executor_, [self = std::move(self)]() mutable {
+  asio::post(socket_.get_executor(), [self = std::move(self)]() mutable {
     auto* transport = self.get();
     transport->writeTurn(std::move(self));
   });
@@ -138,7 +137,7 @@ void Http2Transport::readTurn(Self self) {
   if (full) {
     // More may be waiting, and no new edge will say so: the next turn reads
     // at once, after the worker's other ready handlers had theirs.
-    asio::post(executor_, [self = std::move(self)]() mutable {
+    asio::post(socket_.get_executor(), [self = std::move(self)]() mutable {
       auto* transport = self.get();
       transport->readTurn(std::move(self));
     });

@@ -58,7 +58,7 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   // Closes at once; onClosed() runs.
   void closeNow();
   bool closed() const { return closed_; }
-  boost::asio::any_io_executor executor() { return executor_; }
+  const boost::asio::any_io_executor& executor() { return socket_.get_executor(); }
 
  protected:
   // Whether a stream is open. While none is, a write buffer grown by a large
@@ -91,7 +91,6 @@ class Http2Transport : public Http2Events, public std::enable_shared_from_this<H
   void timerTurn(Self self);
   void loopEnded();
 
-  boost::asio::any_io_executor executor_;
   boost::asio::ip::tcp::socket socket_;
   std::function<void()> ended_;
   boost::asio::steady_timer timer_;
