@@ -147,9 +147,9 @@ asio::awaitable<void> WorkerProxy::serveConnection(tcp::socket socket, Direction
   switch (protocol) {
     case DetectedProtocol::kHttp2:
       // Not awaited: the connection lives on its own pending operations, and
-      // this frame and the co_spawn's are freed while it serves (2.1 of the
-      // 21.5 KiB an idle h2c client connection cost; docs/benchmarks.md
-      // "Idle HTTP/2 connections").
+      // this frame and the co_spawn's are freed while it serves (an idle h2c
+      // client connection 19.6 -> 16.4 KiB; docs/benchmarks.md "Idle HTTP/2
+      // connections").
       http::startHttp2(std::move(socket), std::move(prefix), forwarder(direction), options,
                        [this, gauge = &open] { connectionEnded(*gauge); });
       co_return;
