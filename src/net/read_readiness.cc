@@ -3,14 +3,10 @@
 #include <boost/asio/version.hpp>
 
 // What this reaches into is Boost 1.81's Asio (1.26, Debian 12) with its
-// default epoll reactor; anywhere else noteShortRead() does nothing.
-#if BOOST_ASIO_VERSION == 102600 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-#define WEFT_READ_READINESS 1
+// default epoll reactor (WEFT_READ_READINESS, read_readiness.h); anywhere
+// else noteShortRead() does nothing.
+#if WEFT_READ_READINESS
 #include <sys/epoll.h>
-
-#include <boost/asio/detail/epoll_reactor.hpp>
-#else
-#define WEFT_READ_READINESS 0
 #endif
 
 namespace weft::net {
@@ -100,6 +96,16 @@ bool shortReadNoted(boost::asio::ip::tcp::socket& socket) {
   auto* state = stateOf(socket);
   return state && !(state->*memberOf(TrySpeculative{}))[Reactor::read_op];
 }
+
+namespace detail {
+Reactor::per_descriptor_data markedEmpty(boost::asio::ip::tcp::socket& socket, int& descriptor) {
+  State* state = stateOf(socket);
+  if (!state || (state->*memberOf(RegisteredEvents{})) == 0) return nullptr;
+  (state->*memberOf(TrySpeculative{}))[Reactor::read_op] = false;
+  descriptor = socket.native_handle();
+  return state;
+}
+}  // namespace detail
 
 #else
 

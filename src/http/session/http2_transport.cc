@@ -8,6 +8,7 @@
 
 #include "core/coarse_clock.h"
 #include "core/logging.h"
+#include "net/read_readiness.h"
 #include "net/read_scratch.h"
 
 namespace weft::http {
@@ -108,12 +109,15 @@ void Http2Transport::readTurn(Self self) {
   // turn: the worker's scratch buffer serves, and a connection waiting for
   // data holds no buffer.
   net::ReadScratch scratch;
-  bool full = false;
+  // Whether waiting for a readiness edge is safe: the socket's receive queue
+  // is empty, and what arrives next raises a new edge (Asio registers sockets
+  // edge-triggered).
+  bool waitSafe = false;
   for (int reads = 0; reads < kReadsPerTurn; ++reads) {
     boost::system::error_code ec;
     size_t n = socket_.read_some(asio::buffer(scratch.data(), scratch.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      full = false;
+      waitSafe = true;
       break;
     }
     if (ec) {  // the peer closed (eof) or reset
@@ -129,21 +133,28 @@ void Http2Transport::readTurn(Self self) {
     noteHeaderBlock();
     kick();
     if (closed_ || closeAfterFlush_) return loopEnded();
-    full = n == scratch.size();
-    // A short read emptied the socket's receive queue: what arrives next
-    // raises a new readiness edge (Asio registers sockets edge-triggered).
-    if (!full) break;
+    if (n == scratch.size()) continue;  // more may be waiting
+    // A short read emptied the queue, but a FIN that came with these bytes
+    // raises no later edge: noteShortRead() tells the two apart
+    // (net/read_readiness.h); where it cannot, the next read tries at once
+    // and finds EOF or would_block.
+    net::noteShortRead(socket_, scratch.size(), n);
+    if (net::shortReadNoted(socket_)) {
+      waitSafe = true;
+      break;
+    }
   }
-  if (full) {
-    // More may be waiting, and no new edge will say so: the next turn reads
-    // at once, after the worker's other ready handlers had theirs.
+  if (!waitSafe) {
+    // The turn's reads are used up with more perhaps waiting, and no new
+    // edge would say so: the next turn reads at once, after the worker's
+    // other ready handlers had theirs.
     asio::post(socket_.get_executor(), [self = std::move(self)]() mutable {
       auto* transport = self.get();
       transport->readTurn(std::move(self));
     });
     return;
   }
-  socket_.async_wait(asio::ip::tcp::socket::wait_read, [this, self = std::move(self)](boost::system::error_code ec) mutable {
+  net::asyncWaitReadable(socket_, [this, self = std::move(self)](boost::system::error_code ec) mutable {
     if (ec && !closed_) {
       closeNow();
       return loopEnded();

@@ -177,5 +177,51 @@ TEST(ReadReadiness, AFinAfterTheMarkIsStillReported) {
   EXPECT_EQ(readAndNote(p, 50ms), "") << "the EOF was never read";
 }
 
+// A reader that reads by itself: read_some until would_block, then
+// asyncWaitReadable(). Returns whether the wait completed within `d`.
+bool waitedWithin(Pair& p, std::chrono::milliseconds d) {
+  std::array<char, 64> buf{};
+  boost::system::error_code ec;
+  while (!ec) p.reader.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::would_block);
+  bool woke = false;
+  asyncWaitReadable(p.reader, [&](boost::system::error_code e) { woke = !e; });
+  p.pollFor(d);
+  if (!woke) {
+    p.reader.cancel();
+    p.pollFor(5ms);
+  }
+  return woke;
+}
+
+TEST(ReadReadiness, AWaitForReadableCompletesOnlyWhenSomethingArrives) {
+  Pair p;
+  p.send("first");
+  p.pollFor(10ms);  // the edge for "first" is consumed with no wait pending
+  EXPECT_FALSE(waitedWithin(p, 50ms)) << "woke with nothing new to read";
+  std::array<char, 64> buf{};
+  bool woke = false;
+  asyncWaitReadable(p.reader, [&](boost::system::error_code e) { woke = !e; });
+  p.send("second");
+  p.pollFor(50ms);
+  EXPECT_TRUE(woke);
+  EXPECT_EQ(p.reader.read_some(asio::buffer(buf)), 6u);
+}
+
+TEST(ReadReadiness, AWaitForReadableSeesAFin) {
+  Pair p;
+  bool woke = false;
+  std::array<char, 64> buf{};
+  boost::system::error_code ec;
+  p.reader.read_some(asio::buffer(buf), ec);
+  ASSERT_EQ(ec, asio::error::would_block);
+  asyncWaitReadable(p.reader, [&](boost::system::error_code e) { woke = !e; });
+  p.writer.shutdown(tcp::socket::shutdown_send);
+  p.pollFor(50ms);
+  EXPECT_TRUE(woke);
+  p.reader.read_some(asio::buffer(buf), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
 }  // namespace
 }  // namespace weft::net

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -114,6 +115,7 @@ class Http2ServerTest : public ::testing::Test {
     ++serving_;
     co_await serveHttp2(std::move(sock), std::move(prefix), handler_, options_);
     --serving_;
+    ++served_;
   }
 
   // (No defaulted class-type parameter: GCC 12 destroys those twice in coroutines.)
@@ -169,6 +171,7 @@ class Http2ServerTest : public ::testing::Test {
   EchoHandler handler_;
   int accepted_ = 0;
   int serving_ = 0;
+  int served_ = 0;  // connections whose serveHttp2() returned
 };
 
 TEST_F(Http2ServerTest, EchoesHeadersBodyAndTrailersInOrder) {
@@ -375,7 +378,7 @@ std::string frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view
   return f;
 }
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-constexpr uint8_t kHeaders = 0x1, kSettings = 0x4, kGoaway = 0x7;
+constexpr uint8_t kHeaders = 0x1, kSettings = 0x4, kGoaway = 0x7, kWindowUpdate = 0x8;
 constexpr uint8_t kEndStream = 0x1, kEndHeaders = 0x4;
 // HPACK static-table entries :method GET, :scheme http, :path /, then
 // :authority svc.test (literal, indexed name).
@@ -424,6 +427,32 @@ asio::awaitable<GoawaySeen> readUntilClosed(tcp::socket& s, std::chrono::millise
   t.cancel();
   seen.after = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
   co_return seen;
+}
+
+// The peer's FIN that arrives together with its last bytes raises no later
+// readiness edge: the reader must not wait for one after the short read that
+// took those bytes, or the connection stays open until a timeout.
+TEST_F(Http2ServerTest, APeersFinThatCameWithItsLastBytesClosesTheConnectionAtOnce) {
+  options_.idleTimeout = 60s;
+  options_.headerTimeout = 60s;
+  run([&]() -> asio::awaitable<void> {
+    tcp::socket s(io_);
+    co_await s.async_connect(acceptor_.local_endpoint(), kTuple);
+    std::string hello(kPreface);
+    hello += frame(kSettings, 0, 0, {});
+    co_await asio::async_write(s, asio::buffer(hello), kTuple);
+    // The server reads that and waits for more; then a WINDOW_UPDATE (which
+    // the server answers with nothing: a write would raise an edge of its
+    // own) and the FIN arrive together, written with no turn of the loop
+    // between them.
+    co_await sleepFor(100ms);
+    EXPECT_EQ(served_, 0);
+    asio::write(s, asio::buffer(frame(kWindowUpdate, 0, 0, std::string("\0\0\0\1", 4))));
+    s.shutdown(tcp::socket::shutdown_send);
+    for (int i = 0; i < 300 && served_ == 0; ++i) co_await sleepFor(10ms);
+    EXPECT_EQ(accepted_, 1);
+    EXPECT_EQ(served_, 1) << "still serving 3 s after the peer's FIN (idle timeout 60 s)";
+  });
 }
 
 double timeoutCount(std::string_view kind) {
