@@ -32,7 +32,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -86,7 +85,9 @@ struct Http2CodecOptions {
   // Rapid reset defence (server): a token bucket over received RST_STREAM.
   uint32_t resetBurst = 500;
   uint32_t resetsPerSecond = 100;
-  std::function<std::chrono::steady_clock::time_point()> clock;  // injected in tests; steady_clock by default
+  // Injected in tests (a plain function, not a std::function: the codec keeps
+  // its options, and every connection holds a codec); steady_clock by default.
+  std::chrono::steady_clock::time_point (*clock)() = nullptr;
 };
 
 // What readData() hands back for one DATA frame.
@@ -202,7 +203,7 @@ class Http2Codec {
   Http2CodecOptions options_;
   nghttp2_session* session_ = nullptr;
   bool failed_ = false;
-  std::string failure_;
+  const char* failure_ = "";  // always a static string: nghttp2_strerror() or ours
   bool goawayReceived_ = false;
   uint32_t pendingTerminate_ = 0;
   bool pendingTerminateSet_ = false;

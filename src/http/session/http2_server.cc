@@ -399,7 +399,7 @@ class Http2ServerConnection final : public Http2Transport {
   }
 
   ExchangeHandler& handler_;
-  ServerOptions options_;
+  const ServerOptions& options_;  // the worker's (header comment: it outlives the connection)
   StreamTable<Stream> streams_;
   Clock::time_point opened_;
   Clock::time_point lastActivity_;

@@ -30,7 +30,9 @@
 // lives on its own pending operations, so an idle one keeps no coroutine
 // frame (the caller's among them) waiting for it, and `ended` runs when it is
 // closed (never if the io_context is destroyed first). serveHttp2()
-// suspends until then. `handler` and `options.drain` must outlive it.
+// suspends until then. `handler` and `options` (its drain signal among them)
+// must outlive the connection: it holds a reference to both, not a copy of
+// the options on every connection.
 #include <functional>
 #include <string>
 

@@ -14,6 +14,10 @@
 namespace weft::http {
 namespace {
 
+// The clock the rapid-reset tests inject (Http2CodecOptions::clock is a
+// plain function, so the time it reads lives here).
+std::chrono::steady_clock::time_point fakeNow;
+
 struct Peer : Http2Events {
   struct Stream {
     std::vector<std::pair<std::string, std::string>> pseudo;
@@ -342,11 +346,12 @@ TEST(Http2Codec, OversizedRequestHeadersGet431) {
 }
 
 TEST(Http2Codec, RapidResetEndsConnectionWithEnhanceYourCalm) {
-  auto now = std::chrono::steady_clock::now();
+  auto& now = fakeNow;
+  now = std::chrono::steady_clock::now();
   Http2CodecOptions opt;
   opt.resetBurst = 20;
   opt.resetsPerSecond = 1;
-  opt.clock = [&] { return now; };
+  opt.clock = [] { return fakeNow; };
   Peer client(Http2Mode::kClient), server(Http2Mode::kServer, opt);
   pump(client, server);
   std::vector<int32_t> ids;
@@ -364,11 +369,12 @@ TEST(Http2Codec, RapidResetEndsConnectionWithEnhanceYourCalm) {
 }
 
 TEST(Http2Codec, ResetsWithinTheRateAreFine) {
-  auto now = std::chrono::steady_clock::now();
+  auto& now = fakeNow;
+  now = std::chrono::steady_clock::now();
   Http2CodecOptions opt;
   opt.resetBurst = 20;
   opt.resetsPerSecond = 10;
-  opt.clock = [&] { return now; };
+  opt.clock = [] { return fakeNow; };
   Peer client(Http2Mode::kClient), server(Http2Mode::kServer, opt);
   pump(client, server);
   for (int i = 0; i < 60; ++i) {
