@@ -11,6 +11,7 @@
 
 #include "core/coarse_clock.h"
 #include "core/logging.h"
+#include "core/turn_clock.h"
 #include "http/codec/grpc.h"
 #include "model/endpoint.h"
 #include "proxy/tap.h"
@@ -336,7 +337,7 @@ void Forwarder::startAttempt(ClusterEntry& entry, http::Exchange& exchange, Atte
   }
   exchange.mayRetryResponse = a.reserved != upstream::RetryBudget::Withdrawal::kNone;
   exchange.endpoint = a.pick.state->address();
-  a.sentAt = std::chrono::steady_clock::now();
+  a.sentAt = TurnClock::now();
   entry.cluster->requestStarted(*a.pick.state, a.sentAt);
 }
 
@@ -416,7 +417,7 @@ void Forwarder::record(ClusterEntry& entry, const http::Exchange& exchange, bool
                                       : (exchange.error() != ProxyError::kNone ? proxyErrorHttpStatus(exchange.error()) : 0);
   size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
   entry.byStatusClass[cls]->inc();
-  auto elapsed = std::chrono::steady_clock::now() - exchange.start;
+  auto elapsed = TurnClock::now() - exchange.start;
   auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
   entry.latency->observeMicros(micros);
   bool success = cls >= 1 && cls <= 4 && !exchange.responseBody.failed();

@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/proxy_error.h"
+#include "core/turn_clock.h"
 #include "upstream/endpoint_state.h"
 #include "core/random.h"
 
@@ -51,7 +52,7 @@ class Balancer {
   boost::asio::awaitable<Pick> pick(const EndpointState* avoid = nullptr);
 
   // The synchronous path of pick() when readyCount() > 0 (no waiting).
-  Pick pickReady(const EndpointState* avoid = nullptr) { return pickReadyAt(EndpointState::Clock::now(), avoid); }
+  Pick pickReady(const EndpointState* avoid = nullptr) { return pickReadyAt(TurnClock::now(), avoid); }
   Pick pickReadyAt(EndpointState::Clock::time_point now, const EndpointState* avoid = nullptr);
 
   // The median peak-EWMA estimate of the ready endpoints that have measured

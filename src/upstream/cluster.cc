@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/logging.h"
+#include "core/turn_clock.h"
 #include "net/address.h"
 #include "net/connect.h"
 #include "net/errno_name.h"
@@ -192,7 +193,7 @@ asio::awaitable<ClusterPick> Cluster::pick(PoolProtocol protocol, const Endpoint
 }
 
 void Cluster::requestEnded(EndpointState& state, bool failed, std::string_view error, std::chrono::nanoseconds rtt) {
-  auto now = EndpointState::Clock::now();
+  auto now = TurnClock::now();
   state.load().requestEnded(now);
   if (rtt.count() > 0) state.load().observe(rtt, now);
   if (!failed) {

@@ -18,7 +18,7 @@ Exchange::Exchange(boost::asio::execution_context& context)
 void Exchange::responseStarted() {
   if (state_ != State::kWaiting) return;
   state_ = State::kResponse;
-  responseHeadAt = std::chrono::steady_clock::now();
+  responseHeadAt = TurnClock::now();
   signalResponse();
 }
 

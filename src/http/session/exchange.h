@@ -25,6 +25,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "core/proxy_error.h"
+#include "core/turn_clock.h"
 #include "http/codec/message.h"
 #include "http/session/body_pipe.h"
 
@@ -75,7 +76,9 @@ class Exchange {
   std::function<void()> onCancel;
 
   // --- telemetry, filled as the exchange progresses ---
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  // Telemetry times are the turn's (core/turn_clock.h): the read that brought the
+  // request head, the read that brought the response head.
+  std::chrono::steady_clock::time_point start = TurnClock::now();
   std::chrono::steady_clock::time_point responseHeadAt{};  // set by responseStarted()
   std::string endpoint;   // upstream address chosen
   std::string cluster;    // logical service

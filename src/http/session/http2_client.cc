@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/coarse_clock.h"
+#include "core/turn_clock.h"
 #include "core/logging.h"
 #include "core/metrics.h"
 
@@ -205,6 +206,7 @@ void Http2ClientConnection::tellLater(std::shared_ptr<SendObserver> observer, co
     // Streams that end while these are told (a retry's) queue for the next
     // handler; the two lists trade places and keep their room.
     std::swap(self->toTell_, self->telling_);
+    TurnClock::Scope turn;  // one clock read for the batch's telemetry (core/turn_clock.h)
     for (auto& [observer, r] : self->telling_) observer->sendDone(r);
     self->telling_.clear();
   });

@@ -8,6 +8,7 @@
 
 #include "core/coarse_clock.h"
 #include "core/logging.h"
+#include "core/turn_clock.h"
 #include "net/read_readiness.h"
 #include "net/read_scratch.h"
 
@@ -125,6 +126,9 @@ void Http2Transport::readTurn(Self self) {
       return loopEnded();
     }
     lastReceived_ = Clock::now();
+    // What these bytes start (requests, responses, their telemetry) reads
+    // this time instead of the clock (core/turn_clock.h).
+    TurnClock::Scope turn(lastReceived_);
     if (!codec_.receive(std::string_view(scratch.data(), n))) {
       WEFT_LOG_DEBUG("http2: connection error: {}", codec_.failure());
       closeAfterFlush();
