@@ -6,11 +6,11 @@
 // latency histogram, the end for the endpoint's EWMA): 16 ns each with a TSC
 // clocksource, 33-80 ns on the kvm-clock hosts of earlier runs, against
 // 5-7 us of proxy CPU per request (docs/benchmarks.md, "Fewer clock
-// reads"). Those are latency and load
-// figures, for which the time the triggering bytes were read is as good as
-// the time a line of code ran: the transport opens a Scope for each read it
-// hands the codec, and the connection for each batch of streams it reports
-// ended, and everything those run synchronously reads the scope's time.
+// reads"). Those are latency and load figures, for which the time the
+// triggering bytes were read is as good as the time a line of code ran: the
+// transport opens a Scope for each read it hands the codec, and the
+// connection for each batch of streams it reports ended, and everything
+// those run synchronously reads the scope's time.
 // Outside any scope now() is steady_clock::now(), so work that waited (a
 // retry's backoff, a timer) never sees an old time. The same idea as
 // nginx's per-iteration ngx_current_msec and Envoy's approximate dispatcher

@@ -6,9 +6,9 @@
 #include <boost/asio/post.hpp>
 
 #include "core/coarse_clock.h"
-#include "core/turn_clock.h"
 #include "core/logging.h"
 #include "core/metrics.h"
+#include "core/turn_clock.h"
 
 namespace weft::http {
 
